@@ -1,0 +1,226 @@
+"""`convex-console` start-up: parse the command line, pick a connection, hand over to the UI.
+
+Choice without arguments: the default profile, else the first discovered deployment, else the
+built-in emulator (demo app, seeded, free ports, per-user data dir). Typed flags win.
+A bad URL, key or profile ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from console.connection import Connection, InvalidConnection
+from console.sessions import ProfileError, Settings
+
+PROG = "convex-console"
+DATA_DIR_ENV = "CONVEX_CONSOLE_DATA_DIR"
+EMULATOR_SEED_DOCUMENTS = 3000
+VERIFY_TIMEOUT = 4.0
+
+
+class StartupError(Exception):
+    """Ends start-up with one line on stderr and `status`."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + traceback
+        raise StartupError(f"{message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="A keyboard-driven console for a Convex deployment.",
+        epilog=(
+            "Without arguments: the default profile, else a deployment discovered from the "
+            "environment, .env.local, .env or .convex/local, else the built-in emulator."
+        ),
+    )
+    parser.add_argument("--url", help="deployment URL, e.g. https://happy-otter-123.convex.cloud or http://127.0.0.1:3210")
+    parser.add_argument("--site-url", help="HTTP-actions URL (derived from --url when omitted)")
+    keys = parser.add_mutually_exclusive_group()
+    keys.add_argument("--admin-key", metavar="KEY", help="admin or deploy key (visible in `ps`; prefer --admin-key-env)")
+    keys.add_argument("--admin-key-env", metavar="VAR", help="name of an environment variable holding the key")
+    parser.add_argument("--profile", metavar="NAME", help="a saved profile")
+    parser.add_argument("--emulator", action="store_true", help="start the built-in emulator and connect to it")
+    parser.add_argument("--config-dir", metavar="DIR", help="config directory (also $CONVEX_CONSOLE_CONFIG_DIR)")
+    parser.add_argument("--check", action="store_true", help="check the connection, print one line and exit")
+    return parser
+
+
+@dataclass
+class Choice:
+    connection: Connection
+    origin: str  # "profile prod", "discovered from .env.local", "built-in emulator", "command line"
+    profile: str | None = None
+    emulator: Any = None  # the RunningEmulator we started, stopped on exit
+
+
+def main(argv: Sequence[str] | None = None, *, run_ui: Callable[..., int] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(args_list)
+        _check_combinations(args)
+        settings = Settings(args.config_dir)
+        choice = choose_connection(args, settings)
+    except StartupError as exc:
+        return _fail(str(exc), exc.status)
+    except (InvalidConnection, ProfileError) as exc:
+        return _fail(str(exc), 2)
+    try:
+        settings.profile = choice.profile
+        settings.origin = choice.origin
+        settings.state_key = choice.profile or ("emulator" if choice.connection.kind == "emulator" else choice.connection.url)
+        if args.check:
+            return _check(choice)
+        return (run_ui or launch_ui)(choice.connection, choice.origin, settings)
+    except StartupError as exc:
+        return _fail(str(exc), exc.status)
+    finally:
+        if choice.emulator is not None:
+            choice.emulator.stop()
+        settings.close()
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    if args.emulator and (args.url or args.profile):
+        raise StartupError("--emulator cannot be combined with --url or --profile")
+    if args.url and args.profile:
+        raise StartupError("give --url or --profile, not both")
+    if args.site_url and not args.url:
+        raise StartupError("--site-url needs --url")
+
+
+# ---------------------------------------------------------------------------
+# Choosing
+
+
+def choose_connection(args: argparse.Namespace, settings: Settings) -> Choice:
+    key = _typed_key(args)
+    if args.emulator:
+        return start_builtin_emulator()
+    if args.url:
+        connection = Connection.create(args.url, site_url=args.site_url, admin_key=key)
+        _verify_typed(connection)
+        return Choice(connection, "command line")
+    if args.profile:
+        return _from_profile(settings, args.profile, key)
+    config = settings.load()
+    if config.default_profile:
+        return _from_profile(settings, config.default_profile, key, default=True)
+    from console.discovery import discover
+
+    found = discover()
+    if found:
+        connection = found[0].connection
+        if key:
+            connection = connection.with_credential(Connection.create(connection.url, admin_key=key).credential)
+            _verify_typed(connection)
+        return Choice(connection, found[0].origin)
+    return start_builtin_emulator()
+
+
+def _typed_key(args: argparse.Namespace) -> str | None:
+    if args.admin_key_env:
+        value = os.environ.get(args.admin_key_env)
+        if not value:
+            raise StartupError(f"environment variable {args.admin_key_env} is not set or empty")
+        return value.strip()
+    return args.admin_key
+
+
+def _from_profile(settings: Settings, name: str, key: str | None, *, default: bool = False) -> Choice:
+    profile = settings.get_profile(name)
+    connection = settings.connection_for(profile)
+    if key:
+        connection = connection.with_credential(Connection.create(connection.url, admin_key=key).credential)
+        _verify_typed(connection)
+    origin = f"default profile {name}" if default else f"profile {name}"
+    return Choice(connection, origin, profile=name)
+
+
+def _verify_typed(connection: Connection) -> None:
+    """A typed URL or key that the deployment refuses ends start-up; an unreachable one does
+    not (the UI shows a banner with retry)."""
+    from console.discovery import verify
+
+    result = asyncio.run(verify(connection, timeout=VERIFY_TIMEOUT))
+    if result.status in ("bad_key", "not_convex"):
+        raise StartupError(result.message)
+
+
+def _check(choice: Choice) -> int:
+    from console.discovery import verify
+
+    result = asyncio.run(verify(choice.connection, timeout=VERIFY_TIMEOUT))
+    print(f"{choice.connection.summary()} ({choice.origin}): {result.status}: {result.message}")
+    return {"ok": 0, "unreachable": 1}.get(result.status, 2)
+
+
+# ---------------------------------------------------------------------------
+# The built-in emulator
+
+
+def emulator_data_dir() -> Path:
+    """`$CONVEX_CONSOLE_DATA_DIR/emulator`, else the platform's user data dir."""
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser() / "emulator"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("convex-console")) / "emulator"
+
+
+def start_builtin_emulator(data_dir: Path | None = None) -> Choice:
+    """Start the emulator on free ports in a background thread (the only place console/
+    outside console/emulator imports it)."""
+    try:
+        from console.emulator.server import start_emulator
+    except ImportError as exc:
+        raise StartupError(f"the built-in emulator is not available ({exc})", 1) from None
+    try:
+        running = start_emulator(data_dir=data_dir or emulator_data_dir(), seed=EMULATOR_SEED_DOCUMENTS)
+    except Exception as exc:  # a start-up failure is reported in one line
+        raise StartupError(f"could not start the built-in emulator: {exc}", 1) from None
+    deployment = getattr(running, "deployment", None)
+    connection = Connection.create(
+        running.url,
+        site_url=running.site_url,
+        admin_key=running.admin_key,
+        kind="emulator",
+        deployment_name=getattr(deployment, "instance_name", None),
+    )
+    return Choice(connection, "built-in emulator", emulator=running)
+
+
+# ---------------------------------------------------------------------------
+# Hand-over
+
+
+def launch_ui(connection: Connection, origin: str, settings: Settings) -> int:
+    """Run the Textual app when it is installed; else print the connection and stop."""
+    if importlib.util.find_spec("screens.app") is None:
+        print(f"{connection.summary()} ({origin})")
+        return 0
+    from screens.app import run_app
+
+    return int(run_app(connection, origin, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

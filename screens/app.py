@@ -1,0 +1,215 @@
+"""The Textual App: a thin composition root.
+
+It owns the connection, the deployment client, the saved-session store and the keymap; each
+section is a Textual mode with its own screen module. Every worker failure ends up in
+`on_worker_state_changed`, which turns it into a notification or an error modal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from console.client import ApiError, AuthError, BadResponse, DeploymentClient, FunctionError, Unreachable
+from console.connection import Connection
+from screens.commands import ConsoleCommands
+from screens.session_state import SessionState
+from screens.widgets.modals import ErrorModal
+
+CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "console.tcss"
+
+# (mode, number key, title); sections without a screen yet show a placeholder.
+SECTIONS = [
+    ("data", "1", "Data"),
+    ("functions", "2", "Functions"),
+    ("schedules", "3", "Schedules"),
+    ("files", "4", "Files"),
+    ("auth", "5", "Auth"),
+    ("http", "6", "HTTP"),
+    ("logs", "7", "Logs"),
+    ("settings", "8", "Settings"),
+    ("connect", "9", "Connect"),
+]
+SECTION_TITLES = {mode: title for mode, _key, title in SECTIONS}
+
+
+def _data_screen():
+    from screens.data import DataScreen
+
+    return DataScreen()
+
+
+def _connect_screen():
+    from screens.connect import ConnectScreen
+
+    return ConnectScreen()
+
+
+def _placeholder(mode: str):
+    """The section's screen from `screens/<mode>.py` (its `make_screen()`), else a placeholder."""
+
+    def make():
+        import importlib
+
+        try:
+            module = importlib.import_module(f"screens.{mode}")
+        except ModuleNotFoundError as error:
+            if error.name != f"screens.{mode}":
+                raise
+            module = None
+        if module is not None and hasattr(module, "make_screen"):
+            return module.make_screen()
+        from screens.placeholder import PlaceholderScreen
+
+        return PlaceholderScreen(mode, SECTION_TITLES[mode])
+
+    return make
+
+
+class ConsoleApp(App):
+    """Convex Console."""
+
+    TITLE = "Convex Console"
+    CSS_PATH = str(CSS_PATH)
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    ENABLE_COMMAND_PALETTE = True
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    MODES = {
+        "data": _data_screen,
+        "connect": _connect_screen,
+        **{mode: _placeholder(mode) for mode, _key, _title in SECTIONS if mode not in ("data", "connect")},
+    }
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        *[
+            Binding(key, f"section('{mode}')", title, show=False, id=f"app.section.{mode}")
+            for mode, key, title in SECTIONS
+        ],
+    ]
+
+    connection_state: reactive[str] = reactive("connecting")
+    section_title: reactive[str] = reactive("")
+
+    def __init__(self, connection: Connection | None, origin: str = "", settings: Any = None,
+                 *, client: DeploymentClient | None = None) -> None:
+        super().__init__()
+        self.connection = connection
+        self.origin = origin
+        self.session = SessionState(settings, connection)
+        self.client = client if client is not None or connection is None else DeploymentClient(connection)
+        self.connection_error = ""
+        self.instance_name: str | None = None
+        self.table_names: list[str] = []  # kept fresh by the data screen, used by the palette
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        keymap = self.session.keymap()
+        if keymap:
+            self.set_keymap(keymap)
+        start = self.session.last_screen() if self.connection is not None else "connect"
+        self.switch_section(start if start in self.MODES else "data")
+        if self.connection is not None:
+            self.check_connection()
+        else:
+            self.connection_state = "disconnected"
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    def switch_section(self, mode: str) -> None:
+        self.section_title = SECTION_TITLES.get(mode, mode)
+        self.switch_mode(mode)
+        if mode in ("data", "connect"):
+            self.session.remember(screen=mode)
+
+    def action_section(self, mode: str) -> None:
+        if mode in self.MODES and mode != self.current_mode:
+            self.switch_section(mode)
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    # -- connection ----------------------------------------------------------------
+
+    @work(exclusive=True, exit_on_error=False, group="connection")
+    async def check_connection(self) -> None:
+        self.connection_state = "connecting"
+        name = await self.client.instance_name()
+        await self.client.check_admin_key()
+        self.instance_name = name
+        self.connection_error = ""
+        self.connection_state = "connected"
+
+    def retry_connection(self) -> None:
+        if self.connection is not None:
+            self.check_connection()
+
+    async def use_connection(self, connection: Connection, origin: str, profile: str | None = None) -> None:
+        """Switch deployment (from the connect screen or the palette)."""
+        if self.client is not None:
+            await self.client.aclose()
+        self.connection = connection
+        self.origin = origin
+        self.client = DeploymentClient(connection)
+        self.session.switch(connection, profile)
+        self.table_names = []
+        for mode in ("data",):
+            try:
+                self.remove_mode(mode)
+            except Exception:  # never created yet
+                pass
+            self.add_mode(mode, _data_screen)
+        self.check_connection()
+        self.switch_section("data")
+
+    # -- errors ----------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The app's own workers; screens forward theirs (screens/base.py) to report_error.
+        if event.state == WorkerState.ERROR:
+            self.report_error(event.worker.error, event.worker.group)
+
+    def report_error(self, error: BaseException | None, group: str = "") -> None:
+        """The one place a failed worker becomes something the user can read."""
+        if isinstance(error, Unreachable):
+            already = self.connection_state == "unreachable"
+            self.connection_error = error.reason
+            self.connection_state = "unreachable"
+            if not already:  # several workers fail together: one notification
+                self.notify(str(error), title="Deployment unreachable", severity="error", timeout=6)
+        elif isinstance(error, AuthError):
+            self.connection_error = f"the key was refused ({error.message})"
+            self.connection_state = "refused"
+            self.notify(error.message, title="Not authorized", severity="error", timeout=6)
+        elif isinstance(error, BadResponse):
+            self.connection_error = error.detail
+            self.connection_state = "unreachable"
+            self.notify(str(error), title="Not a Convex deployment", severity="error", timeout=6)
+        elif isinstance(error, (FunctionError, ApiError, ValueError)):
+            title = "The deployment refused" if not isinstance(error, ValueError) else "Invalid input"
+            self.notify(str(error), title=title, severity="error", timeout=8)
+        else:
+            name = type(error).__name__ if error is not None else "Error"
+            self.push_screen(ErrorModal(f"Unexpected {name} in {group or 'a task'}", str(error) or name))
+
+    def show_error(self, title: str, message: str) -> None:
+        self.push_screen(ErrorModal(title, message))
+
+
+def run_app(connection: Connection | None, origin: str, settings: Any = None) -> int:
+    """Run the console on `connection` (None: start on the connect screen)."""
+    app = ConsoleApp(connection, origin, settings)
+    app.run()
+    return app.return_code or 0

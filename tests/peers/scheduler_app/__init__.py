@@ -1,0 +1,1 @@
+"""A test app for the scheduler (tests/test_scheduler.py)."""

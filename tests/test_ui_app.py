@@ -1,0 +1,314 @@
+"""Pilot tests of the console against a real emulator (and a closed port)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from console.client import DeploymentClient
+from console.connection import Connection
+from console.sessions import Settings
+from screens.app import ConsoleApp
+from screens.widgets.document_grid import DocumentGrid
+from screens.widgets.filter_editor import ClauseRow, FilterEditor
+from screens.widgets.json_editor import JsonEditor
+from screens.widgets.modals import ConfirmModal
+
+SIZE = (160, 45)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    """Never read or write the developer's own config, state or history."""
+    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CONVEX_CONSOLE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "config"
+
+
+@pytest.fixture
+def big_emulator(emulator_factory):
+    """The demo app with 300 posts: three pages."""
+    return emulator_factory(seed=300)
+
+
+def connect(emulator, **options) -> Connection:
+    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator", **options)
+
+
+async def until(pilot, condition, timeout: float = 10.0) -> None:
+    """Wait for a condition, letting the app run; fail with the condition's source on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+def page_text(screen) -> str:
+    return str(screen.query_one("#page-bar").render())
+
+
+async def loaded(pilot, app, table: str | None = None):
+    await until(pilot, lambda: getattr(app.screen, "tables", None) and not app.screen.loading
+                and app.screen.table is not None and (table is None or app.screen.table == table))
+    return app.screen
+
+
+async def open_table(pilot, app, table: str):
+    screen = await loaded(pilot, app)
+    screen.open_table(table)
+    await until(pilot, lambda: screen.table == table and not screen.loading)
+    return screen
+
+
+async def test_start_open_table_page_forward_back_first_last(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, app)
+        assert app.connection_state == "connected"
+        await pilot.press("t")
+        posts_index = app.table_names.index("posts")
+        options = screen.query_one("#tables")
+        while options.highlighted != posts_index:
+            await pilot.press("down" if (options.highlighted or 0) < posts_index else "up")
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.table == "posts" and not screen.loading)
+        assert page_text(screen).startswith("Showing 1–100 of 300")
+        grid = screen.query_one(DocumentGrid)
+        assert grid.row_count == 100 and grid.fields[:2] == ["_id", "_creationTime"]
+        first_page_ids = list(grid.docs)
+        await pilot.press("n")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 101–200 of 300"))
+        assert not set(grid.docs) & set(first_page_ids)
+        await pilot.press("n")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 201–300 of 300"))
+        await pilot.press("p")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 101–200 of 300"))
+        await pilot.press("g")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 1–100 of 300"))
+        assert list(grid.docs) == first_page_ids
+        await pilot.press("G")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 201–300 of 300"))
+        times = [doc["_creationTime"] for doc in grid.docs.values()]
+        assert times == sorted(times)  # the last page, shown in ascending order
+        await pilot.press("o")
+        await until(pilot, lambda: screen.spec.order == "desc" and not screen.loading)
+        times = [doc["_creationTime"] for doc in grid.docs.values()]
+        assert times == sorted(times, reverse=True)
+
+
+async def test_filter_with_the_editor(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, FilterEditor))
+        editor = app.screen
+        row = editor.query_one(ClauseRow)
+        row.query_one(".clause-field").value = "published"
+        row.query_one(".clause-op").value = "eq"
+        row.query_one(".clause-value").value = "true"
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen is screen and screen.spec.clauses and not screen.loading)
+        docs = list(screen.query_one(DocumentGrid).docs.values())
+        assert docs and all(doc["published"] is True for doc in docs)
+        assert "matching" in page_text(screen)
+        assert "published = true" in str(screen.query_one("#query-bar").render())
+        await pilot.press("x")
+        await until(pilot, lambda: not screen.spec.clauses and not screen.loading)
+        assert page_text(screen).startswith("Showing 1–100 of 300")
+
+
+async def test_invalid_filter_value_stays_in_the_editor(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_table(pilot, app, "posts")
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, FilterEditor))
+        row = app.screen.query_one(ClauseRow)
+        row.query_one(".clause-field").value = "title"
+        row.query_one(".clause-value").value = "[1, 2"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, FilterEditor)
+        assert "title" in str(app.screen.query_one("#filter-error").render())
+
+
+async def test_open_document_follow_reference_and_back(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        grid = screen.query_one(DocumentGrid)
+        post = grid.current_doc
+        await pilot.press("enter")
+        fields = screen.query_one("#detail-fields")
+        assert screen.focused is fields
+        fields.highlighted = fields.get_option_index("authorId")
+        await pilot.press("enter")
+        detail = screen.query_one("#detail")
+        await until(pilot, lambda: detail.table == "users")
+        assert detail.doc["_id"] == post["authorId"]
+        assert screen.back_stack and "reference 1" in str(screen.query_one("#detail-header").render())
+        await pilot.press("y")
+        assert app.clipboard == post["authorId"]
+        await pilot.press("escape")
+        assert detail.table == "posts" and detail.doc["_id"] == post["_id"]
+        fields.highlighted = fields.get_option_index("title")
+        await pilot.press("c")
+        assert app.clipboard == post["title"]
+
+
+async def test_edit_field_edit_document_and_insert(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    client = DeploymentClient(connect(big_emulator))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        post = screen.query_one(DocumentGrid).current_doc
+        await pilot.press("enter")
+        fields = screen.query_one("#detail-fields")
+        fields.highlighted = fields.get_option_index("title")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, JsonEditor))
+        app.screen.query_one("TextArea").text = '"Edited in the console"'
+        await pilot.press("f2")
+        await until(pilot, lambda: screen.query_one(DocumentGrid).docs.get(post["_id"], {}).get("title")
+                    == "Edited in the console")
+        stored = await client.get_document("posts", post["_id"])
+        assert stored["title"] == "Edited in the console"
+
+        await pilot.press("E")
+        await until(pilot, lambda: isinstance(app.screen, JsonEditor))
+        text = app.screen.query_one("TextArea").text
+        assert '"_id"' not in text and '"content"' in text
+        app.screen.query_one("TextArea").text = text.replace('"Edited in the console"', '"Replaced"')
+        await pilot.press("f2")
+        await until(pilot, lambda: screen.query_one(DocumentGrid).docs.get(post["_id"], {}).get("title") == "Replaced")
+
+        await open_table(pilot, app, "counters")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, JsonEditor))
+        app.screen.query_one("TextArea").text = '{"name": "visits", "value": 12}'
+        await pilot.press("f2")
+        await until(pilot, lambda: len(screen.query_one(DocumentGrid).docs) == 1)
+        doc = next(iter(screen.query_one(DocumentGrid).docs.values()))
+        assert doc["name"] == "visits" and doc["value"] == 12.0
+    await client.aclose()
+
+
+async def test_schema_violation_is_a_notification_not_a_crash(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "counters")
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, JsonEditor))
+        app.screen.query_one("TextArea").text = '{"name": 5n}'
+        await pilot.press("f2")
+        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        assert app.screen is screen and app.is_running
+        assert screen.query_one(DocumentGrid).row_count == 0
+
+
+async def test_delete_marked_documents_with_confirmation(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        grid = screen.query_one(DocumentGrid)
+        await pilot.press("space", "down", "space")
+        marked = grid.selected_ids()
+        assert len(marked) == 2
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("escape")  # cancel: nothing deleted
+        await until(pilot, lambda: app.screen is screen)
+        assert set(marked) <= set(grid.docs)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.click("#confirm")
+        await until(pilot, lambda: screen.total == 298 and not screen.loading)
+        assert not set(marked) & set(grid.docs)
+        assert page_text(screen).startswith("Showing 1–100 of 298")
+
+
+async def test_production_delete_asks_for_the_table_name(big_emulator):
+    app = ConsoleApp(connect(big_emulator, deployment_type="prod"), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        doc_id = screen.query_one(DocumentGrid).current_id
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        modal = app.screen
+        assert modal.query_one("#confirm").disabled
+        await pilot.press(*"post")
+        assert modal.query_one("#confirm").disabled
+        await pilot.press("s", "enter")
+        await until(pilot, lambda: screen.total == 299)
+        assert doc_id not in screen.query_one(DocumentGrid).docs
+
+
+async def test_unreachable_deployment_shows_banner_and_stays_usable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    connection = Connection.create(f"http://127.0.0.1:{port}", admin_key="local-x|00112233445566778899", kind="local")
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection_state == "unreachable")
+        banner = app.screen.query_one("ConnectionBanner")
+        assert banner.display and "r: retry" in str(banner.query_one("#banner-text").render())
+        assert "Cannot reach" in str(banner.query_one("#banner-text").render())
+        await pilot.press("r")
+        await until(pilot, lambda: app.connection_state == "unreachable")
+        await pilot.press("9")
+        assert app.current_mode == "connect"
+        await pilot.press("question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape", "1")
+        assert app.current_mode == "data" and app.is_running
+
+
+async def test_keymap_from_config_and_help_lists_bindings(big_emulator, private_config):
+    settings = Settings(private_config)
+    settings.set_key_binding("data.next-page", "j")
+    app = ConsoleApp(connect(big_emulator), "test", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        await pilot.press("j")
+        await until(pilot, lambda: page_text(screen).startswith("Showing 101–200"))
+        await pilot.press("f1")
+        help_table = app.screen.query_one("#help-table")
+        rows = [help_table.get_row_at(i) for i in range(help_table.row_count)]
+        ids = {row[3]: row[1] for row in rows}
+        assert ids["data.next-page"] == "j" and "data.delete" in ids and "app.help" in ids
+
+
+async def test_command_palette_opens_a_table(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Open table: users")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.table == "users" and not screen.loading)
+        assert screen.query_one(DocumentGrid).row_count == 30
+
+
+async def test_last_table_and_filters_are_restored(big_emulator, private_config):
+    settings = Settings(private_config)
+    settings.state_key = "emulator"
+    app = ConsoleApp(connect(big_emulator), "test", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        from screens.query import FilterClause, QuerySpec
+
+        screen._apply_spec(QuerySpec((FilterClause("published", "eq", False),), order="desc"))
+        await until(pilot, lambda: not screen.loading)
+    again = ConsoleApp(connect(big_emulator), "test", Settings(private_config))
+    async with again.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, again)
+        assert screen.table == "posts"
+        assert screen.spec.order == "desc" and screen.spec.clauses[0].field == "published"
+        assert all(doc["published"] is False for doc in screen.query_one(DocumentGrid).docs.values())

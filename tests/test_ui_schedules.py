@@ -1,0 +1,216 @@
+"""Pilot tests of the Schedules screen against a real emulator: live list, filters, cancel
+(with the refresh paused while the dialog is open), re-run, crons, and a snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+import time
+
+import pytest
+
+from console.client import DeploymentClient
+from console.connection import Connection
+from console.emulator.clock import ManualClock
+from screens.app import ConsoleApp
+from screens.schedules import SchedulesScreen
+from screens.widgets.job_table import JobFilter, JobTable
+from screens.widgets.modals import ConfirmModal
+from screens.widgets.schedule_filter import ScheduleFilterModal
+from screens.widgets.status_bar import StatusBar
+
+SIZE = (160, 45)
+FIXED_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def private_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CONVEX_CONSOLE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def connect(emulator) -> Connection:
+    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
+
+
+async def until(pilot, condition, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+async def seed_jobs(connection: Connection) -> dict:
+    """Two users (two welcome emails), a digest in an hour, a failing webhook."""
+    async with DeploymentClient(connection) as client:
+        for number in (1, 2):
+            await client.mutation("users:createUser", {"clerkId": f"u{number}", "email": f"u{number}@example.com",
+                                                       "name": f"User {number}"})
+        digest = await client.mutation("digest:scheduleDaily", {})
+        webhook = await client.mutation("actions:notifyPartner", {})
+        for _ in range(500):
+            page = await client.scheduled_functions(num_items=100)
+            kinds = {job["_id"]: job["state"]["kind"] for job in page.items}
+            if len(kinds) == 4 and list(kinds.values()).count("pending") == 1 and kinds[webhook] == "failed":
+                break
+            await asyncio.sleep(0.02)
+        return {"digest": digest, "webhook": webhook}
+
+
+async def open_schedules(pilot, app) -> SchedulesScreen:
+    await until(pilot, lambda: app.connection_state == "connected")
+    await pilot.press("3")
+    await until(pilot, lambda: isinstance(app.screen, SchedulesScreen) and app.screen.loaded)
+    return app.screen
+
+
+def shown_names(table: JobTable) -> list[str]:
+    return [str(table.get_row_at(index)[0]) for index in range(table.row_count)]
+
+
+async def select(pilot, table: JobTable, job_id: str) -> None:
+    table.move_cursor(row=table.get_row_index(job_id))
+    await until(pilot, lambda: table.selected_id == job_id)
+
+
+async def test_jobs_listed_live_and_filtered(emulator_factory):
+    emulator = emulator_factory(clock="manual")
+    connection = connect(emulator)
+    ids = await seed_jobs(connection)
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        await until(pilot, lambda: table.row_count == 4)
+        assert "live" in screen.mode_note
+        assert shown_names(table)[0] == "actions:flakyWebhook"  # newest first
+        await pilot.press("s")  # state: pending
+        await until(pilot, lambda: table.row_count == 1)
+        assert table.selected_id == ids["digest"]
+        assert "(in 60m)" in str(table.get_row_at(0)[2])
+        await pilot.press("s", "s", "s")  # inProgress, success, failed
+        await until(pilot, lambda: table.job_filter.state == "failed" and table.row_count == 1)
+        assert "Webhook https://partner.example.com" in str(table.get_row_at(0)[5])
+        await pilot.press("x")
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, ScheduleFilterModal))
+        await pilot.press(*"welcome", "enter")
+        await until(pilot, lambda: table.job_filter == JobFilter(function="welcome") and table.row_count == 2)
+        assert set(shown_names(table)) == {"actions:sendWelcomeEmail"}
+        # A new job appears without rebuilding the rows already shown.
+        first_row = table.get_row_at(0)
+        async with DeploymentClient(connection) as client:
+            await client.mutation("users:createUser", {"clerkId": "u3", "email": "u3@example.com"})
+        await until(pilot, lambda: table.row_count == 3)
+        assert table.get_row_at(1) == first_row
+
+
+async def test_cancel_with_confirmation_pauses_refresh(emulator_factory):
+    emulator = emulator_factory(clock="manual")
+    connection = connect(emulator)
+    ids = await seed_jobs(connection)
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        await until(pilot, lambda: table.row_count == 4)
+        await select(pilot, table, ids["digest"])
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "will not run" in app.screen.message
+        async with DeploymentClient(connection) as client:  # changes while the dialog is open wait
+            await client.mutation("digest:scheduleDaily", {"delayMs": 120_000.0})
+            await until(pilot, lambda: screen.pending_jobs is not None)
+            assert table.row_count == 4
+            await pilot.click("#confirm")
+            await until(pilot, lambda: table.row_count == 5)
+            await until(pilot, lambda: "canceled" in str(table.get_row_at(table.get_row_index(ids["digest"]))[1]))
+            jobs = {job["_id"]: job for job in (await client.scheduled_functions(num_items=10)).items}
+            assert jobs[ids["digest"]]["state"] == {"kind": "canceled"}
+            # Cancel on a finished job says so and changes nothing.
+            await select(pilot, table, ids["webhook"])
+            await pilot.press("d")
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmModal)
+            # Cancel all of one function (the second digest), then check it.
+            second = next(job_id for job_id, job in jobs.items() if job["state"]["kind"] == "pending")
+            await select(pilot, table, second)
+            await pilot.press("D")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            await pilot.click("#confirm")
+            await until(pilot, lambda: "canceled" in str(table.get_row_at(table.get_row_index(second))[1]))
+
+
+async def test_rerun_finished_job_as_admin(emulator_factory):
+    emulator = emulator_factory(clock="manual")
+    connection = connect(emulator)
+    await seed_jobs(connection)
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        await until(pilot, lambda: table.row_count == 4)
+        welcome = next(job for job in table.docs.values()
+                       if job["name"].endswith("sendWelcomeEmail") and job["args"][0]["email"] == "u1@example.com")
+        await select(pilot, table, welcome["_id"])
+        await pilot.press("ctrl+r")
+        async with DeploymentClient(connection) as client:
+            async def sent() -> int:
+                return len(await client.query("emails:listSentTo", {"to": "u1@example.com"}))
+
+            deadline = time.monotonic() + 10
+            while await sent() < 2:
+                assert time.monotonic() < deadline, "re-run did not send the email again"
+                await asyncio.sleep(0.05)
+        # The detail pane shows the job's args.
+        assert "u1@example.com" in str(screen.query_one("#job-detail").render())
+
+
+async def test_crons_tab(emulator_factory):
+    emulator = emulator_factory(clock="manual")
+    app = ConsoleApp(connect(emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        await pilot.press("C")
+        crons = screen.query_one("#crons")
+        await until(pilot, lambda: crons.row_count == 2 and screen.cron_runs)
+        rows = {str(crons.get_row_at(i)[0]): crons.get_row_at(i) for i in range(crons.row_count)}
+        assert str(rows["daily digest"][1]) == "daily at 08:00 UTC"
+        assert str(rows["cleanup old emails"][1]) == "every 5 minutes"
+        await until(pilot, lambda: "✔" in str(crons.get_row_at(0)[4]) or "✔" in str(crons.get_row_at(1)[4]))
+
+
+def test_schedules_snapshot(snap_compare, emulator_factory):
+    emulator = emulator_factory(clock=ManualClock(FIXED_NS))
+    connection = connect(emulator)
+    asyncio.run(seed_jobs(connection))
+    app = ConsoleApp(connection, "built-in emulator", None)
+    app.animation_level = "none"
+
+    async def run_before(pilot) -> None:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        table.now_ms = lambda: FIXED_NS / 1e6
+        await until(pilot, lambda: table.row_count == 4)
+        table.rerender()
+        table.move_cursor(row=1)
+        await pilot.pause()
+        detail = screen.query_one("#job-detail")
+        detail.update(re.sub(r"id [0-9a-z]{32}", "id <job id>", str(detail.render())))
+        screen.mode_note = "live"
+        screen._update_bar()
+        app.connection = dataclasses.replace(connection, url="http://127.0.0.1:3210")
+        screen.query_one(StatusBar)._refresh_text()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
