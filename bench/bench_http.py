@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -58,7 +61,10 @@ def serve_sqlite() -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    path = os.path.join(tempfile.mkdtemp(prefix="bench-sqlite-"), "raw.sqlite3")
+    directory = tempfile.mkdtemp(prefix="bench-sqlite-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    path = os.path.join(directory, "raw.sqlite3")
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
@@ -86,9 +92,14 @@ def serve_sqlite() -> None:
 def serve_emulator(seed: int) -> None:
     from console.emulator.server import start_emulator
 
-    emulator = start_emulator(data_dir=tempfile.mkdtemp(prefix="bench-emulator-"), seed=seed)
+    data_dir = tempfile.mkdtemp(prefix="bench-emulator-")
+    emulator = start_emulator(data_dir=data_dir, seed=seed)
     print(f"READY {emulator.url} {emulator.admin_key}", flush=True)
-    threading.Event().wait()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    emulator.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 # --- load -----------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import argparse
 import base64
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,15 +28,7 @@ import httpx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGE = 100
 JUMP = 10_000  # the system UDFs' maximumRowsRead
-REPEATS = 15
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+REPEATS = 20  # rounds; each position keeps its best time (the machine is shared)
 
 
 def start_emulator(data_dir: str, posts: int) -> tuple[subprocess.Popen, str, str, float]:
@@ -68,12 +59,9 @@ class Pager:
         return body["value"]
 
     def timed_page(self, cursor) -> tuple[float, int]:
-        times, count = [], 0
-        for _ in range(REPEATS):
-            started = time.perf_counter()
-            count = len(self.page(cursor, PAGE)["page"])
-            times.append(time.perf_counter() - started)
-        return min(times), count  # the best of REPEATS: stable on a shared, loaded machine
+        started = time.perf_counter()
+        count = len(self.page(cursor, PAGE)["page"])
+        return time.perf_counter() - started, count
 
     def advance(self, cursor, documents: int):
         """The cursor `documents` further on, moving in big pages."""
@@ -85,29 +73,31 @@ class Pager:
                 break
         return cursor
 
-    def walk(self) -> list[tuple[object, int, int]]:
-        """(cursor, documents before it, documents in the big page from it) over the whole range."""
-        marks, cursor, seen = [], None, 0
-        while True:
-            result = self.page(cursor, JUMP)
-            marks.append((cursor, seen, len(result["page"])))
-            seen += len(result["page"])
-            cursor = result["continueCursor"]
-            if result["isDone"]:
-                return marks
 
 
-def measure(pager: Pager) -> tuple[dict, int]:
-    marks = pager.walk()
-    total = marks[-1][1] + marks[-1][2]
-    first, n_first = pager.timed_page(None)
-    middle_mark = min(marks, key=lambda mark: abs(mark[1] - total // 2))
-    middle, n_middle = pager.timed_page(middle_mark[0])
-    last_start, _, last_len = marks[-1] if marks[-1][2] >= PAGE or len(marks) == 1 else marks[-2]
-    last_cursor = pager.advance(last_start, last_len - PAGE) if last_len > PAGE else last_start
-    last, n_last = pager.timed_page(last_cursor)
-    assert n_first == n_middle == n_last == PAGE, (n_first, n_middle, n_last)
-    return {"first": first, "middle": middle, "last": last}, total
+def measure(forward: Pager, backward: Pager, total: int) -> dict:
+    """First page, a page from the middle (cursor advanced over half the range), and the
+    last page (read as the first page of the same query in the opposite order). The three are
+    timed in interleaved rounds, so a busy moment on the shared machine hits them alike."""
+    positions = {"first": (forward, None), "middle": (forward, forward.advance(None, total // 2)), "last": (backward, None)}
+    best = {name: float("inf") for name in positions}
+    for _ in range(REPEATS):
+        for name, (pager, cursor) in positions.items():
+            elapsed, count = pager.timed_page(cursor)
+            assert count == PAGE, (name, count)
+            best[name] = min(best[name], elapsed)
+    return best
+
+
+def memory_mb(pid: int) -> dict:
+    """RssAnon (the heap: what a leak grows) and RssFile (SQLite's memory-mapped file pages)."""
+    found = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                found[key] = int(value.split()[0]) / 1024
+    return found
 
 
 def report(name: str, times: dict) -> None:
@@ -129,20 +119,25 @@ def main() -> None:
     data_dir = options.data_dir or os.path.join(tempfile.gettempdir(), f"convex-console-bench-{options.posts}")
     process, url, key, startup = start_emulator(data_dir, options.posts)
     try:
-        before = rss_mb(process.pid)
+        before = memory_mb(process.pid)
         client = httpx.Client(base_url=url, headers={"Authorization": f"Convex {key}"}, timeout=600)
         size = client.post("/api/query", json={"path": "_system/cli/tableSize", "args": {"tableName": "posts"}, "format": "json"}).json()["value"]
         total = int(size)
-        print(f"{total:,} posts in {data_dir} (start-up incl. any seeding: {startup:.1f} s), emulator RSS {before:.0f} MB")
-        table_data = Pager(client, "_system/cli/tableData", {"table": "posts", "order": "asc"})
-        times, walked = measure(table_data)
-        report(f"_system/cli/tableData ({walked:,} docs)", times)
-        index_filter = {"clauses": [], "order": "asc", "index": {"name": "by_published", "clauses": [{"type": "indexEq", "enabled": True, "value": True}]}}
-        by_index = Pager(client, "_system/frontend/paginatedTableDocuments", {"table": "posts", "filters": encode_filters(index_filter)})
-        times, walked = measure(by_index)
-        report(f"by_published index ({walked:,} docs)", times)
-        after = rss_mb(process.pid)
-        print(f"emulator RSS before {before:.0f} MB, after {after:.0f} MB ({after - before:+.0f} MB)")
+        print(f"{total:,} posts in {data_dir} (start-up incl. any seeding: {startup:.1f} s)")
+        print("memory at start:  " + "  ".join(f"{k} {v:.0f} MB" for k, v in before.items()))
+        forward = Pager(client, "_system/cli/tableData", {"table": "posts", "order": "asc"})
+        backward = Pager(client, "_system/cli/tableData", {"table": "posts", "order": "desc"})
+        report(f"_system/cli/tableData ({total:,} docs)", measure(forward, backward, total))
+
+        def by_published(order: str) -> Pager:
+            index = {"name": "by_published", "clauses": [{"type": "indexEq", "enabled": True, "value": True}]}
+            filters = encode_filters({"clauses": [], "order": order, "index": index})
+            return Pager(client, "_system/frontend/paginatedTableDocuments", {"table": "posts", "filters": filters})
+
+        published = total // 2  # about half the seeded posts are published; the middle is approximate
+        report("paginatedTableDocuments, index by_published", measure(by_published("asc"), by_published("desc"), published))
+        after = memory_mb(process.pid)
+        print("memory at end:    " + "  ".join(f"{k} {v:.0f} MB" for k, v in after.items()))
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -1,10 +1,12 @@
 """Sync latency: from a mutation's commit to each subscriber's Transition, on loopback.
 
 For 1, 10 and 100 subscribers (one socket each) on the affected query, p50/p99 of
-`Transition received - commit` (the commit time is taken by an engine commit listener in the
-emulator's process). The baseline is the same span on a bare WebSocket fan-out served by the
-same stack (starlette + uvicorn, same process layout): a publisher's frame reaches the server,
-which stamps it and forwards it to N sockets. The ratio sync/bare is printed per N.
+`Transition received - commit`. The emulator runs in its own process (as for a real client);
+an engine commit listener there reports each commit's `time.perf_counter()` (CLOCK_MONOTONIC,
+comparable across processes on Linux). The baseline is the same span on a bare WebSocket
+fan-out served by the same stack (starlette + uvicorn, its own process): a publisher's frame
+reaches the server, which stamps it and forwards it to N sockets. The ratio sync/bare is
+printed per N.
 
     .venv/bin/python bench/bench_sync.py [--rounds 40]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import threading
@@ -65,7 +68,7 @@ async def await_value(ws, expected: float, stamps: list[tuple[int, float]]) -> N
                 return
 
 
-async def bench_emulator(emulator, subscribers: int, rounds: int, commit_times: dict[int, float]) -> list[float]:
+async def bench_emulator(emulator: "Child", subscribers: int, rounds: int) -> list[float]:
     url = emulator.url.replace("http", "ws", 1) + "/api/sync"
     counter = f"bench-{uuid.uuid4().hex[:8]}"
     subs = await asyncio.gather(*(open_subscriber(url, counter) for _ in range(subscribers)))
@@ -83,7 +86,7 @@ async def bench_emulator(emulator, subscribers: int, rounds: int, commit_times: 
             if message["type"] == "MutationResponse":
                 commit_ts = values.ts_from_wire(message["ts"])
         await asyncio.gather(*waits)
-        committed_at = commit_times[commit_ts]
+        committed_at = await emulator.stamp(commit_ts)
         latencies.extend(received - committed_at for _, received in stamps)
     for ws in [*subs, writer]:
         await ws.close()
@@ -114,12 +117,20 @@ class FanOut:
             if message["type"] == "websocket.disconnect":
                 return
             text = message["text"]
-            self.stamps[json.loads(text)["n"]] = time.perf_counter()
+            n = json.loads(text)["n"]
+            if n is None:  # "how many subscribers?"
+                await websocket.send_text(str(len(self.subscribers)))
+                continue
+            print(f"F {n} {time.perf_counter()!r}", flush=True)
             for target in list(self.subscribers):
-                await target.send_text(text)
+                try:
+                    await target.send_text(text)
+                except Exception:  # a subscriber of a finished row, going away
+                    self.subscribers.discard(target)
 
 
-def serve_fan_out() -> tuple[str, FanOut, callable]:
+def serve_fan_out() -> None:
+    """Child process: serve the bare fan-out until stdin closes."""
     fan_out = FanOut()
     app = Starlette(routes=[WebSocketRoute("/sub", fan_out.subscriber), WebSocketRoute("/pub", fan_out.publisher)])
     sock = bind_socket("127.0.0.1", 0)
@@ -128,20 +139,66 @@ def serve_fan_out() -> tuple[str, FanOut, callable]:
     thread.start()
     while not server.started:
         time.sleep(0.01)
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
-
-    return f"ws://127.0.0.1:{sock.getsockname()[1]}", fan_out, stop
+    print(f"URL ws://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    sys.stdin.read()
+    server.should_exit = True
+    thread.join(5)
 
 
-async def bench_fan_out(url: str, fan_out: FanOut, subscribers: int, rounds: int) -> list[float]:
+def serve_emulator() -> None:
+    """Child process: serve the emulator until stdin closes, printing each commit's time."""
+    with start_emulator(app="sync_app") as emulator:
+        emulator.deployment.db.add_commit_listener(lambda commit: print(f"C {commit.ts} {time.perf_counter()!r}", flush=True))
+        print(f"URL {emulator.url}", flush=True)
+        sys.stdin.read()
+
+
+class Child:
+    """A server in its own process; `stamps` fills from the lines it prints."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.stamps: dict[int, float] = {}
+        self.url = ""
+
+    async def __aenter__(self) -> "Child":
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", self.mode, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        while not self.url:
+            line = (await self.process.stdout.readline()).decode()
+            if not line:
+                raise RuntimeError(f"the {self.mode} server did not start")
+            if line.startswith("URL "):
+                self.url = line.split()[1]
+        self.reader = asyncio.ensure_future(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while line := (await self.process.stdout.readline()).decode():
+            kind, key, stamp = line.split()
+            if kind in ("C", "F"):
+                self.stamps[int(key)] = float(stamp)
+
+    async def stamp(self, key: int) -> float:
+        while key not in self.stamps:  # the line may trail the message by a moment
+            await asyncio.sleep(0.001)
+        return self.stamps[key]
+
+    async def __aexit__(self, *exc) -> None:
+        self.process.stdin.close()
+        await asyncio.wait_for(self.process.wait(), 15)
+        self.reader.cancel()
+
+
+async def bench_fan_out(server: "Child", subscribers: int, rounds: int, first: int) -> list[float]:
+    url = server.url
     subs = [await websockets.connect(url + "/sub", compression=None) for _ in range(subscribers)]
-    while len(fan_out.subscribers) < subscribers:
-        await asyncio.sleep(0.01)
     publisher = await websockets.connect(url + "/pub", compression=None)
+    while True:  # wait until the server registered every subscriber
+        await publisher.send(json.dumps({"n": None}))
+        if int(await publisher.recv()) == subscribers:
+            break
+        await asyncio.sleep(0.01)
     latencies: list[float] = []
 
     async def receive(ws, n: int) -> float:
@@ -149,11 +206,12 @@ async def bench_fan_out(url: str, fan_out: FanOut, subscribers: int, rounds: int
             pass
         return time.perf_counter()
 
-    for n in range(rounds):
+    for n in range(first, first + rounds):
         waits = [asyncio.ensure_future(receive(ws, n)) for ws in subs]
         await publisher.send(json.dumps({"n": n, "payload": "x" * 120}))
         received = await asyncio.gather(*waits)
-        latencies.extend(r - fan_out.stamps[n] for r in received)
+        sent_at = await server.stamp(n)
+        latencies.extend(r - sent_at for r in received)
     for ws in [*subs, publisher]:
         await ws.close()
     return latencies
@@ -164,25 +222,26 @@ async def bench_fan_out(url: str, fan_out: FanOut, subscribers: int, rounds: int
 
 async def run(rounds: int) -> list[dict]:
     rows = []
-    fan_out_url, fan_out, stop_fan_out = serve_fan_out()
-    commit_times: dict[int, float] = {}
-    with start_emulator(app="sync_app") as emulator:
-        emulator.deployment.db.add_commit_listener(lambda commit: commit_times.__setitem__(commit.ts, time.perf_counter()))
-        await bench_emulator(emulator, 1, 5, commit_times)  # warm up
-        await bench_fan_out(fan_out_url, fan_out, 1, 5)
-        for subscribers in SUBSCRIBER_COUNTS:
-            sync = await bench_emulator(emulator, subscribers, rounds, commit_times)
-            bare = await bench_fan_out(fan_out_url, fan_out, subscribers, rounds)
+    async with Child("emulator") as emulator, Child("fanout") as fan_out:
+        await bench_emulator(emulator, 1, 5)  # warm up
+        await bench_fan_out(fan_out, 1, 5, 0)
+        for index, subscribers in enumerate(SUBSCRIBER_COUNTS):
+            sync = await bench_emulator(emulator, subscribers, rounds)
+            bare = await bench_fan_out(fan_out, subscribers, rounds, (index + 1) * 10_000)
             rows.append({"subscribers": subscribers, "sync": sync, "bare": bare})
-    stop_fan_out()
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--serve", choices=["emulator", "fanout"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve_emulator() if args.serve == "emulator" else serve_fan_out()
     rows = asyncio.run(run(args.rounds))
+    load = os.getloadavg()[0]
+    print(f"machine: {os.cpu_count()} cores, load average {load:.2f} (other work on the machine skews p99)")
     print(f"commit -> Transition latency on loopback, {args.rounds} mutations per row (ms)")
     print(f"{'subs':>5} {'sync p50':>9} {'sync p99':>9} {'bare p50':>9} {'bare p99':>9} {'ratio p50':>10} {'ratio p99':>10}")
     for row in rows:

@@ -61,6 +61,10 @@ def run_emulator(argv: list[str]) -> int:
     except ModuleNotFoundError as error:
         print(f"convex-console emulator: error: cannot load app {options.app!r}: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        where = options.data_dir or "the default data dir"
+        print(f"convex-console emulator: error: cannot use {where}: {error.strerror or error}", file=sys.stderr)
+        return 2
 
     def announce(dep) -> None:
         where = "in memory" if dep.data_dir is None else str(dep.data_dir)
@@ -115,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[argv[0]](argv[1:])
     elif argv and argv[0] in ("-h", "--help"):
         print(
-            "usage: convex-console [emulator|token] ...\n\n"
-            "  convex-console            open the console\n"
-            "  convex-console emulator   serve the local emulator (see `emulator --help`)\n"
-            "  convex-console token      decode and verify JWTs"
+            "Commands:\n"
+            "  convex-console [options]    open the console (options below)\n"
+            "  convex-console emulator     serve the local emulator (see `emulator --help`)\n"
+            "  convex-console token        decode, verify and mint JWTs (see `token --help`)\n",
+            flush=True,
         )
-        code = 0
+        try:
+            code = run_console(argv)
+        except SystemExit as done:  # argparse's --help
+            code = done.code or 0
     else:
         code = run_console(argv)
     return code

@@ -907,6 +907,28 @@ class DeploymentClient:
 
     # -- end of file transfers ------------------------------------------------
 
+    # -- HTTP actions (HTTP screen and CORS audit; issue 9) ---------------------
+    # Requests to the deployment's HTTP actions (site URL); the work is in console/http_requests.py.
+
+    async def http_request(self, method: str, path: str, *, query: Any = None, headers: Any = (),
+                           body: bytes | None = None, bearer: str | None = None, base_url: str | None = None,
+                           timeout: float | None = None, max_body: int | None = None) -> Any:
+        """Send `method path` to the site URL (or `base_url`); returns `http_requests.HttpExchange`.
+        Only the given headers are sent (plus `Authorization: Bearer` when `bearer` is set), never
+        the admin key. Raises `Unreachable` (refused, DNS, timeout)."""
+        from console import http_requests
+
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+        if bearer:
+            pairs = [(k, v) for k, v in pairs if k.lower() != "authorization"] + [("Authorization", f"Bearer {bearer.strip()}")]
+        url = http_requests.build_url(base_url or self.connection.site_url, path, query)
+        return await http_requests.send(
+            self._http, method.upper(), url, headers=pairs, body=body, timeout=timeout or self.timeout,
+            max_body=max_body or http_requests.DEFAULT_MAX_BODY,
+        )
+
+    # -- end of HTTP actions ----------------------------------------------------
+
 # ---------------------------------------------------------------------------
 # Helpers
 

@@ -8,7 +8,10 @@ Works against any Convex deployment; it never imports the emulator.
     async for result in sub: ...           # QueryResult; latest wins, intermediate ones skipped
     value = await client.mutation("posts:publish", {"id": post_id})
     client.on_state_change(lambda state, error: ...)   # connected / reconnecting / failed
+    diff = diff_rows(old_page, new_page)   # which rows of a live page to update
     await client.close()
+
+Auth is per connection (as in the protocol): use one client per identity.
 
 Rules from the JS client: a mutation resolves once a Transition with `ts` at least its commit
 ts has arrived (so subscriptions already show its effect); after a reconnect the client sends
@@ -170,7 +173,8 @@ def _dumps(message: dict) -> str:
 class _Query:
     """One query in the set, shared by every Subscription with the same path and args."""
 
-    def __init__(self, query_id: int, path: str, encoded_args: list):
+    def __init__(self, query_id: int, path: str, encoded_args: list, key: str):
+        self.key = key
         self.query_id = query_id
         self.path = path
         self.encoded_args = encoded_args
@@ -281,6 +285,8 @@ class SyncClient:
         self.last_auth_error: str | None = None
         self.auth_confirmed = False  # the server acknowledged the current auth (identity bump)
         self.connection_count = 0
+        self.messages_received = 0  # server messages, Pings included (for diagnostics)
+        self.last_message_at: float | None = None  # time.monotonic() of the last one
         self.max_observed_ts: int | None = None
         self._state_callbacks: list[Callable] = []
         self._auth_error_callbacks: list[Callable] = []
@@ -332,7 +338,8 @@ class SyncClient:
                 self._state_changed.clear()
                 await self._state_changed.wait()
 
-        return await asyncio.wait_for(wait(), timeout)
+        async with asyncio.timeout(timeout):
+            return await wait()
 
     async def close(self) -> None:
         if self.state is SyncState.CLOSED:
@@ -401,7 +408,7 @@ class SyncClient:
         query = self._queries.get(key)
         new = query is None
         if new:
-            query = _Query(self._next_query_id, path, encoded)
+            query = _Query(self._next_query_id, path, encoded, key)
             self._next_query_id += 1
             self._queries[key] = query
             self._queries_by_id[query.query_id] = query
@@ -439,7 +446,7 @@ class SyncClient:
             query.handles.remove(handle)
         if query.handles:
             return
-        self._queries = {k: q for k, q in self._queries.items() if q is not query}
+        self._queries.pop(query.key, None)
         self._queries_by_id.pop(query.query_id, None)
         self._modify_query_set([{"type": "Remove", "queryId": query.query_id}])
 
@@ -492,8 +499,8 @@ class SyncClient:
             except (OSError, asyncio.TimeoutError, InvalidHandshake, WebSocketException) as error:
                 self._last_close_reason = type(error).__name__
             else:
-                attempt = 0
-                await self._session(ws)
+                if await self._session(ws):  # a healthy connection resets the backoff
+                    attempt = 0
                 if self.state in (SyncState.FAILED, SyncState.CLOSED):
                     return
             self._set_state(SyncState.RECONNECTING, self.error)
@@ -546,7 +553,8 @@ class SyncClient:
             messages.append(request.message)
         return [_dumps(m) for m in messages]
 
-    async def _session(self, ws) -> None:
+    async def _session(self, ws) -> bool:
+        """Serve one socket until it ends; True when the server answered anything."""
         outbox: asyncio.Queue = asyncio.Queue()
         for text in self._opening_messages():  # built and queued with no await in between
             outbox.put_nowait(text)
@@ -555,7 +563,7 @@ class SyncClient:
         self._set_state(SyncState.CONNECTED)
         sender = asyncio.create_task(self._sender(ws, outbox))
         try:
-            await self._receive_loop(ws)
+            return await self._receive_loop(ws)
         finally:
             self._ws = self._outbox = None
             sender.cancel()
@@ -569,30 +577,34 @@ class SyncClient:
             while True:
                 await ws.send(await outbox.get())
 
-    async def _receive_loop(self, ws) -> None:
+    async def _receive_loop(self, ws) -> bool:
+        heard = False
         while True:
             if self.state is SyncState.CLOSED:
-                return
+                return heard
             try:
                 # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
                 async with asyncio.timeout(self.server_inactivity_timeout):
                     text = await ws.recv()
             except TimeoutError:
                 self._last_close_reason = "InactiveServer"
-                return
+                return heard
             except WebSocketException as error:
                 received = getattr(error, "rcvd", None)
                 self._last_close_reason = f"closed: {received.code if received else type(error).__name__}"
-                return
+                return heard
             try:
                 message = json.loads(text)
                 stop = self._handle(message)
             except (ValueError, KeyError, TypeError) as error:
                 log.warning("bad server message (%s); reconnecting", error)
                 self._last_close_reason = f"bad server message: {error}"
-                return
+                return heard
+            heard = True
+            self.messages_received += 1
+            self.last_message_at = time.monotonic()
             if stop:
-                return
+                return heard
 
     # -- internals: incoming --
 
@@ -683,3 +695,36 @@ class SyncClient:
             except Exception:
                 log.exception("auth error callback failed")
         return True
+
+
+# --- live pages: row diffs for a view that updates in place ------------------------------------
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    """How a page of documents changed, keyed by `_id` (see `diff_rows`)."""
+
+    added: tuple[dict, ...]  # documents new to the page
+    removed: tuple[str, ...]  # ids no longer on the page
+    changed: tuple[dict, ...]  # documents still on the page whose content changed
+    order: tuple[str, ...]  # the new page's ids, in order
+    moved: bool  # the surviving rows changed relative order
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.moved)
+
+    def touches(self, document_id: str) -> bool:
+        return document_id in self.removed or any(d.get("_id") == document_id for d in self.changed)
+
+
+def diff_rows(before: list[dict], after: list[dict], key: str = "_id") -> RowDiff:
+    """Compare two pages of documents so a table can update only the rows that changed."""
+    old = {row.get(key): row for row in before}
+    new = {row.get(key): row for row in after}
+    added = tuple(row for row in after if row.get(key) not in old)
+    removed = tuple(row_id for row_id in old if row_id not in new)
+    changed = tuple(row for row in after if row.get(key) in old and old[row.get(key)] != row)
+    kept_old = [row_id for row_id in old if row_id in new]
+    kept_new = [row.get(key) for row in after if row.get(key) in old]
+    return RowDiff(added, removed, changed, tuple(row.get(key) for row in after), kept_old != kept_new)

@@ -136,7 +136,9 @@ def _strip_bearer(text: str) -> str:
 
 def _b64url_decode(segment: str, name: str) -> bytes:
     if not _B64URL.match(segment):
-        bad = next(char for char in segment if not re.match(r"[A-Za-z0-9_=-]", char))
+        bad = next((char for char in segment if not re.match(r"[A-Za-z0-9_=-]", char)), None)
+        if bad is None:
+            raise TokenError("not_base64url", f"The {name} has '=' padding in the middle: it is not base64url.")
         hint = " (standard base64 '+'/'/'; JWTs use base64url '-'/'_')" if bad in "+/" else ""
         raise TokenError(
             "not_base64url",
@@ -225,6 +227,13 @@ def decode_token(text: str) -> DecodedToken:
     if any(char.isspace() for char in token):
         raise TokenError("whitespace", "The token contains whitespace or a line break inside it.")
     header_part, payload_part, signature_part = _split_parts(token)
+    start = header_part.find("eyJ")
+    if start > 0:
+        raise TokenError(
+            "extra_prefix",
+            f"{start} extra character(s) {header_part[:min(start, 12)]!r} come before the header "
+            "(a JWT header starts with 'eyJ'): remove them.",
+        )
     if not header_part:
         raise TokenError("empty_header", "The header part (before the first '.') is empty.")
     header = _json_segment(header_part, "header")

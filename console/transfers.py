@@ -84,7 +84,6 @@ class UploadResult:
     content_type: str | None
     elapsed: float
     verified: bool  # the deployment's sha256 was read back and matched
-    recorded: object = None  # what the optional recording mutation returned
 
 
 @dataclass
@@ -303,6 +302,7 @@ async def upload_path(
 
 
 async def _verify_upload(client: "DeploymentClient", storage_id: str, local_sha256: str) -> bool:
+    # Deployments show `_storage.sha256` in base64, or in hex to clients they take for npm < 1.9.
     from console.client import AuthError
 
     try:
@@ -311,7 +311,8 @@ async def _verify_upload(client: "DeploymentClient", storage_id: str, local_sha2
         return False  # no admin key: cannot read `_storage`
     if stored is None:
         raise IntegrityError(f"The deployment did not keep the upload ({storage_id} not found)")
-    if stored.get("sha256") != local_sha256:
+    accepted = {local_sha256, base64.b64decode(local_sha256).hex()}
+    if stored.get("sha256") not in accepted:
         await client.delete_file(storage_id)
         raise IntegrityError(
             f"sha256 mismatch after upload: local {local_sha256}, deployment {stored.get('sha256')}; "

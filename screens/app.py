@@ -39,35 +39,34 @@ SECTIONS = [
 SECTION_TITLES = {mode: title for mode, _key, title in SECTIONS}
 
 
-def _data_screen():
-    from screens.data import DataScreen
+# mode -> (module, class) of its screen; built lazily so start-up imports only what is shown.
+SCREENS = {
+    "data": ("screens.data", "DataScreen"),
+    "functions": ("screens.functions", "FunctionsScreen"),
+    "schedules": ("screens.schedules", "SchedulesScreen"),
+    "files": ("screens.files", "FilesScreen"),
+    "auth": ("screens.auth", "AuthScreen"),
+    "logs": ("screens.logs", "LogsScreen"),
+    "connect": ("screens.connect", "ConnectScreen"),
+}
 
-    return DataScreen()
 
-
-def _connect_screen():
-    from screens.connect import ConnectScreen
-
-    return ConnectScreen()
-
-
-def _placeholder(mode: str):
-    """The section's screen from `screens/<mode>.py` (its `make_screen()`), else a placeholder."""
-
+def _screen_factory(mode: str):
     def make():
         import importlib
 
-        try:
-            module = importlib.import_module(f"screens.{mode}")
-        except ModuleNotFoundError as error:
-            if error.name != f"screens.{mode}":
-                raise
-            module = None
-        if module is not None and hasattr(module, "make_screen"):
-            return module.make_screen()
-        from screens.placeholder import PlaceholderScreen
+        module_name, class_name = SCREENS.get(mode, ("", ""))
+        screen_class = None
+        if module_name:
+            try:
+                screen_class = getattr(importlib.import_module(module_name), class_name, None)
+            except ImportError:  # a section being written by another part of the project
+                screen_class = None
+        if screen_class is None:
+            from screens.placeholder import PlaceholderScreen
 
-        return PlaceholderScreen(mode, SECTION_TITLES[mode])
+            return PlaceholderScreen(mode, SECTION_TITLES[mode])
+        return screen_class()
 
     return make
 
@@ -80,11 +79,7 @@ class ConsoleApp(App):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     ENABLE_COMMAND_PALETTE = True
     COMMAND_PALETTE_BINDING = "ctrl+p"
-    MODES = {
-        "data": _data_screen,
-        "connect": _connect_screen,
-        **{mode: _placeholder(mode) for mode, _key, _title in SECTIONS if mode not in ("data", "connect")},
-    }
+    MODES = {mode: _screen_factory(mode) for mode, _key, _title in SECTIONS}
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -128,8 +123,7 @@ class ConsoleApp(App):
     def switch_section(self, mode: str) -> None:
         self.section_title = SECTION_TITLES.get(mode, mode)
         self.switch_mode(mode)
-        if mode in ("data", "connect"):
-            self.session.remember(screen=mode)
+        self.session.remember(screen=mode)
 
     def action_section(self, mode: str) -> None:
         if mode in self.MODES and mode != self.current_mode:
@@ -165,14 +159,15 @@ class ConsoleApp(App):
         self.client = DeploymentClient(connection)
         self.session.switch(connection, profile)
         self.table_names = []
-        for mode in ("data",):
-            try:
-                self.remove_mode(mode)
-            except Exception:  # never created yet
-                pass
-            self.add_mode(mode, _data_screen)
+        if self.current_mode != "connect":
+            await self.switch_mode("connect")
+        for mode, _key, _title in SECTIONS:  # every section starts again on the new deployment
+            if mode != "connect":
+                await self.remove_mode(mode)
+                self.add_mode(mode, _screen_factory(mode))
+        self.connection_state = "connecting"
         self.check_connection()
-        self.switch_section("data")
+        self.switch_section(self.session.last_screen() if self.session.last_screen() != "connect" else "data")
 
     # -- errors ----------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -36,6 +37,7 @@ from screens.widgets.token_report import ReportContext, TokenReportView
 
 HISTORY_SEPARATOR = "\x1f"  # label = "<deployment>\x1f<description>": History has no deployment column
 HISTORY_SHOWN = 30
+RECOMPUTE_DELAY = 0.15  # seconds after the last key
 MAX_FILE_BYTES = 1 << 20
 CLIPBOARD_COMMANDS = (
     ("wl-paste", "--no-newline"),
@@ -231,6 +233,8 @@ class AuthScreen(ConsoleScreen):
         self.verifying = False
         self.history: TokenHistory | None = None
         self._history_tokens: list[str] = []
+        self._pending: Timer | None = None
+        self._key_changed_since_verify = False
 
     # -- layout ------------------------------------------------------------------------
 
@@ -248,12 +252,23 @@ class AuthScreen(ConsoleScreen):
                 yield TokenReportView(id="auth-report")
 
     def on_mount(self) -> None:
+        self._client = getattr(self.app, "client", None)
         self.history = TokenHistory(self._deployment_key(), self._history_store())
         self._update_key(self.query_one("#auth-key", TextArea).text)
         self.refresh_history()
         self.refresh_report()
         self.load_providers()
         self.set_interval(30, self._tick)
+
+    def on_screen_resume(self) -> None:
+        """Back on this screen after a deployment switch: its providers and history, not the old ones."""
+        if getattr(self.app, "client", None) is not getattr(self, "_client", None):
+            self._client = getattr(self.app, "client", None)
+            self.history = TokenHistory(self._deployment_key(), self._history_store())
+            self.providers = None
+            self.refresh_history()
+            self.action_reload_providers()
+        self.recompute(keep_verification=True)
 
     def _deployment_key(self) -> str:
         session = getattr(self.app, "session", None)
@@ -287,12 +302,23 @@ class AuthScreen(ConsoleScreen):
 
     @on(TextArea.Changed, "#auth-token")
     def _token_changed(self, _event: TextArea.Changed) -> None:
-        self.recompute()
+        self._recompute_soon()
 
     @on(TextArea.Changed, "#auth-key")
     def _key_changed(self, event: TextArea.Changed) -> None:
         self._update_key(event.text_area.text)
-        self.recompute()
+        self._key_changed_since_verify = True
+        self._recompute_soon()
+
+    def _recompute_soon(self) -> None:
+        """Typing a token key by key must not re-render the whole report per key."""
+        if self._pending is not None:
+            self._pending.stop()
+        self._pending = self.set_timer(RECOMPUTE_DELAY, self.recompute)
+
+    def _flush(self) -> None:
+        if self._pending is not None or (self.report is not None and self.report.raw != self.token):
+            self.recompute()
 
     def _update_key(self, text: str) -> None:
         try:
@@ -307,8 +333,12 @@ class AuthScreen(ConsoleScreen):
             hint.update(Text(f"Key: {self.key_description}\n"
                              "Also: JWKS URL, data:, PEM, JWKS JSON, file, secret:…", style="dim"))
 
-    def recompute(self, keep_verification: bool = False) -> None:
-        """Decode and match at once (no network); the signature needs ctrl+r."""
+    def recompute(self, keep_verification: bool = True) -> None:
+        """Decode and match at once (no network); the signature needs ctrl+r. A verification
+        result stays while the token and the key stay the same."""
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
         token = self.token
         previous = self.report
         if not token:
@@ -318,8 +348,10 @@ class AuthScreen(ConsoleScreen):
                 self.report = T.diagnose(token, providers=self.providers, verify=False, now=self.clock())
             except Exception as error:  # the doctor itself must never take the screen down
                 self.report = T.TokenReport(raw=token, decode_error=T.TokenError("internal", f"{error!r}"))
-            if keep_verification and previous is not None and previous.raw == self.report.raw:
+            same = previous is not None and previous.raw == self.report.raw and not self._key_changed_since_verify
+            if keep_verification and same:
                 self.report.verification = previous.verification
+        self._key_changed_since_verify = False
         self.refresh_report()
 
     def refresh_report(self) -> None:
@@ -334,6 +366,16 @@ class AuthScreen(ConsoleScreen):
             verifying=self.verifying,
         )
         self.query_one("#auth-report", TokenReportView).show(self.report, self.clock(), context)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim what needs a decodable token while there is none."""
+        if action in ("use_token", "act_as", "copy_identity", "verify"):
+            decoded = self.report is not None and self.report.decoded is not None
+            in_use = action == "use_token" and bool(getattr(self.app, "bearer_token", None))
+            acting = action == "act_as" and bool(getattr(self.app, "acting_identity", None))
+            return True if decoded or in_use or acting else None
+        return True
 
     # -- providers ---------------------------------------------------------------------------
 
@@ -347,7 +389,8 @@ class AuthScreen(ConsoleScreen):
             rows = await client.list_auth_providers()
             providers = T.parse_providers(rows)
         except ClientError as error:
-            self.post_message(ProvidersLoaded(None, f"could not list them ({error})"))
+            reason = getattr(error, "summary", None) or str(error)
+            self.post_message(ProvidersLoaded(None, f"could not list them ({reason.strip()})"))
             return
         except ValueError as error:
             self.post_message(ProvidersLoaded(None, f"listAuthProviders answered something odd ({error})"))
@@ -366,6 +409,7 @@ class AuthScreen(ConsoleScreen):
     # -- verify ---------------------------------------------------------------------------------
 
     def action_verify(self) -> None:
+        self._flush()
         token = self.token
         if not token:
             self.notify("Paste a token first.", severity="warning")
@@ -409,6 +453,7 @@ class AuthScreen(ConsoleScreen):
     # -- use the token / act as its user ---------------------------------------------------------
 
     def _decoded_token(self, what: str) -> str | None:
+        self._flush()
         report = self.report
         if report is None:
             self.notify(f"Paste a token to {what}.", severity="warning")
@@ -419,6 +464,13 @@ class AuthScreen(ConsoleScreen):
         return report.decoded.raw
 
     def action_use_token(self) -> None:
+        self._flush()
+        if getattr(self.app, "bearer_token", None) and (self.report is None or self.report.decoded is None):
+            self.app.bearer_token = None  # nothing decodable shown: the key only stops the one in use
+            self.notify("Function calls use the admin key again.", title="Token no longer in use")
+            self.refresh_report()
+            self.refresh_history()
+            return
         token = self._decoded_token("use it")
         if token is None:
             return
@@ -439,6 +491,12 @@ class AuthScreen(ConsoleScreen):
         self.refresh_history()
 
     def action_act_as(self) -> None:
+        self._flush()
+        if getattr(self.app, "acting_identity", None) and (self.report is None or self.report.decoded is None):
+            self.app.acting_identity = None
+            self.notify("Function calls run as admin again.", title="Not acting as a user")
+            self.refresh_report()
+            return
         token = self._decoded_token("act as its user")
         if token is None:
             return
@@ -456,6 +514,7 @@ class AuthScreen(ConsoleScreen):
         self.refresh_history()
 
     def action_copy_identity(self) -> None:
+        self._flush()
         import json
 
         if self.report is None or self.report.identity is None:

@@ -107,6 +107,7 @@ class ConnectScreen(ConsoleScreen):
 
     def refill(self) -> None:
         profiles = self.query_one("#profiles", OptionList)
+        kept = profiles.highlighted
         profiles.clear_options()
         default = default_profile(self.app)
         for profile in list_profiles(self.app):
@@ -118,6 +119,8 @@ class ConnectScreen(ConsoleScreen):
             profiles.add_option(Option(text, id=f"profile:{profile.name}"))
         if not profiles.option_count:
             profiles.add_option(Option(Text("No saved profiles: add one on the right.", style="dim"), disabled=True))
+        elif kept is not None:
+            profiles.highlighted = min(kept, profiles.option_count - 1)
         discovered = self.query_one("#discovered", OptionList)
         discovered.clear_options()
         for number, item in enumerate(self.discovered):

@@ -88,8 +88,9 @@ class WriteDone(Message):
 def _prompt(info: TableInfo, flagged: bool) -> Text:
     text = Text()
     text.append(("⚠ " if flagged else "  "), style="bold yellow")
-    text.append(info.name.ljust(20), style="dim" if info.is_system else "bold")
-    text.append(format_count(info.count).rjust(11), style="cyan")
+    name = info.name if len(info.name) <= 20 else info.name[:19] + "…"
+    text.append(name.ljust(20), style="dim" if info.is_system else "bold")
+    text.append(format_count(info.count).rjust(9), style="cyan")
     return text
 
 
@@ -127,9 +128,10 @@ class DataScreen(ConsoleScreen):
         self.total: int | None = None
         self.indexes: list[IndexInfo] = []
         self.back_stack: list[tuple[str, dict]] = []
-        self.loading = False
+        self.page_loading = False
         self.filter_problem = ""
         self._tables_pending = False
+        self._paging_keys: tuple[bool, bool] | None = None
 
     # -- layout ------------------------------------------------------------------------
 
@@ -233,7 +235,7 @@ class DataScreen(ConsoleScreen):
         if worker.group == "tables":
             self._tables_pending = False
         if worker.group == "page":
-            self.loading = False
+            self.page_loading = False
             self._update_bars()
 
     # -- message handlers -------------------------------------------------------------
@@ -288,7 +290,7 @@ class DataScreen(ConsoleScreen):
             message.request, message.page.items, message.page.continue_cursor, message.page.is_done
         ):
             return
-        self.loading = False
+        self.page_loading = False
         problems = message.page.filter_problems
         self.filter_problem = "; ".join(problem.error for problem in problems)
         if problems:
@@ -299,7 +301,10 @@ class DataScreen(ConsoleScreen):
             grid.focus()
         self._show_highlighted()
         self._update_bars()
-        self.refresh_bindings()
+        paging_keys = (self.pager.can_go_next, self.pager.can_go_previous)
+        if paging_keys != self._paging_keys:  # the footer recomposes on refresh: only on change
+            self._paging_keys = paging_keys
+            self.refresh_bindings()
 
     def on_count_loaded(self, message: CountLoaded) -> None:
         for info in self.tables:
@@ -372,7 +377,7 @@ class DataScreen(ConsoleScreen):
     def _request(self, request: PageRequest | None) -> None:
         if request is None or self.table is None:
             return
-        self.loading = True
+        self.page_loading = True
         self._update_bars()
         self.load_page(self.table, self.spec, request)
 
@@ -382,11 +387,11 @@ class DataScreen(ConsoleScreen):
         query_text.append(f"  {self.spec.describe()}", style="cyan")
         if self.filter_problem:
             query_text.append(f"  ✖ {self.filter_problem}", style="red")
-        self.query_one("#query-bar", Static).update(query_text)
-        status = "Loading…" if self.loading else self.pager.describe(self.total, self.spec.filtered)
+        self.query_one("#query-bar", Static).update(query_text, layout=False)  # fixed size: repaint only
+        status = "Loading…" if self.page_loading else self.pager.describe(self.total, self.spec.filtered)
         page_text = Text(status)
         page_text.append("   n/p page · g/G first/last · / filter · o order", style="dim")
-        self.query_one("#page-bar", Static).update(page_text)
+        self.query_one("#page-bar", Static).update(page_text, layout=False)
 
     def _show_schema(self) -> None:
         widget = self.query_one("#schema", Static)
@@ -467,9 +472,9 @@ class DataScreen(ConsoleScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "next_page":
-            return True if self.pager.can_go_next and not self.loading else None
+            return True if self.pager.can_go_next else None
         if action == "previous_page":
-            return True if self.pager.can_go_previous and not self.loading else None
+            return True if self.pager.can_go_previous else None
         if action in ("first_page", "last_page", "toggle_order", "filter", "insert"):
             return True if self.table else None
         if action == "clear_filters":
@@ -477,11 +482,11 @@ class DataScreen(ConsoleScreen):
         return True
 
     def action_next_page(self) -> None:
-        if not self.loading:
+        if not self.page_loading:
             self._request(self.pager.next())
 
     def action_previous_page(self) -> None:
-        if not self.loading:
+        if not self.page_loading:
             self._request(self.pager.previous())
 
     def action_first_page(self) -> None:

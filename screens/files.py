@@ -15,7 +15,6 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -82,6 +81,30 @@ def split_paths(text: str) -> list[str]:
         return shlex.split(text)
     except ValueError as error:
         raise ValueError(f"Cannot read the paths: {error}") from None
+
+
+HAND_BUILT_URL_HINT = (
+    "This URL puts the storage id in the path: Convex download URLs carry the file's UUID, so "
+    "a hand-built URL fails. Get URLs from ctx.storage.getUrl() (the seed's \"Storage URL Returns "
+    "Null\"). Showing the file with that id."
+)
+
+
+def lookup_target(text: str, loaded: dict[str, dict]) -> tuple[str, str | None]:
+    """What the lookup prompt means: a storage id, or a download URL (-> its file, with a hint
+    when the URL was built by hand with the id instead of the UUID)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("Type a storage id (or paste a download URL)")
+    if "/" not in text:
+        return text, None
+    last = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    for storage_id, file in loaded.items():
+        if str(file.get("url", "")).split("?", 1)[0].endswith("/" + last):
+            return storage_id, None
+    if "-" in last:  # a UUID the admin API cannot search by
+        raise ValueError("No file on this page has that download URL; paste its storage id instead")
+    return last, HAND_BUILT_URL_HINT
 
 
 class PathSuggester(Suggester):
@@ -208,6 +231,7 @@ class FilesScreen(ConsoleScreen):
         Binding("u", "upload", "Upload", id="files.upload"),
         Binding("s", "download", "Download", id="files.download"),
         Binding("x", "cancel_transfers", "Cancel transfers", id="files.cancel"),
+        Binding("X", "clear_transfers", "Clear finished", show=False, id="files.clear-transfers"),
         Binding("d,delete", "delete", "Delete", id="files.delete"),
         Binding("space", "mark", "Mark", show=False, id="files.mark"),
         Binding("c", "copy_url", "Copy URL", id="files.copy-url"),
@@ -439,9 +463,9 @@ class FilesScreen(ConsoleScreen):
                 raise ValueError("Select a file to download first")
             self.start_download(self._download_id, text)
         elif mode == "lookup":
-            storage_id = text.strip()
-            if not storage_id:
-                raise ValueError("Type a storage id")
+            storage_id, hint = lookup_target(text, self.files)
+            if hint:
+                self.notify(hint, title="About that URL", timeout=10)
             self.lookup_id = storage_id
             self._restart()
         elif mode == "filter":
@@ -547,6 +571,13 @@ class FilesScreen(ConsoleScreen):
         for worker in running:
             worker.cancel()
         self.notify(f"Cancelled {len(running)} transfer{'s' if len(running) != 1 else ''}.")
+
+    def action_clear_transfers(self) -> None:
+        for row in list(self.query(TransferRow)):
+            if row.state != "running":
+                row.remove()
+        if not any(row.state == "running" for row in self.query(TransferRow)):
+            self.query_one("#transfers").display = False
 
     # -- downloads --------------------------------------------------------------------------------
     def action_download(self) -> None:

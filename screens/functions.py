@@ -9,6 +9,7 @@ Workers only call the client and post messages; the `on_*` handlers change widge
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,7 +25,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static, Ta
 from textual.widgets.option_list import Option
 
 from console import values
-from console.client import ClientError, FunctionResult, Unreachable, make_identity
+from console.client import ClientError, FunctionResult, FunctionSpec, Unreachable, make_identity
 from console.validator_tools import (
     ArgsSyntaxError,
     ArgsValidationError,
@@ -37,10 +38,12 @@ from console.validator_tools import (
 from screens.base import ConsoleScreen
 from screens.widgets.args_editor import ArgsEditor
 from screens.widgets.function_tree import FunctionEntry, FunctionTree, entries_from_spec
+from screens.widgets.modals import ConfirmModal
 from screens.widgets.result_view import ResultView, RunOutcome
 
 RUN_AS = [("admin", "admin"), ("act as identity", "identity"), ("JWT (Auth screen)", "jwt")]
 STATE_KEY = "functions"
+_PATH = re.compile(r"^[A-Za-z0-9_./]+:[A-Za-z0-9_]+$")
 MAX_PINS = 50
 POLL_SECONDS = 1.0
 DEFAULT_ISSUER = "https://convex-console.invalid"
@@ -228,6 +231,7 @@ class FunctionsScreen(ConsoleScreen):
         Binding("n", "next_page", "Next page", id="functions.next-page"),
         Binding("w", "watch", "Watch", id="functions.watch"),
         Binding("m", "more", "More", show=False, id="functions.more"),
+        Binding("c", "copy_result", "Copy result", show=False, id="functions.copy-result"),
         Binding("h", "show_tab('history')", "History", id="functions.history"),
         Binding("i", "show_tab('identity')", "Identity", show=False, id="functions.identity"),
         Binding("e", "show_tab('args')", "Args", show=False, id="functions.args"),
@@ -246,6 +250,7 @@ class FunctionsScreen(ConsoleScreen):
         self.watching = False
         self.running = False
         self.diff_mark: HistoryItem | None = None
+        self.drafts: dict[str, str] = {}  # path -> editor text, for this session
         self.spec_loaded = False
         self._memory_history = MemoryHistory()
 
@@ -285,8 +290,19 @@ class FunctionsScreen(ConsoleScreen):
                     yield Input(placeholder=placeholder, id=f"identity-{name}")
 
     def on_mount(self) -> None:
+        self._acting_seen = getattr(self.app, "acting_identity", None)
         self._restore_identity()
         self.load_spec()
+
+    def on_screen_resume(self) -> None:
+        """The Auth screen may have set an identity or a token meanwhile."""
+        acting = getattr(self.app, "acting_identity", None)
+        if isinstance(acting, dict) and acting is not self._acting_seen:
+            self._acting_seen = acting
+            self._fill_identity(_identity_fields(acting))
+            self.notify("Identity from the Auth screen: F4 to run as it.")
+        if self.is_mounted and self.query("#fn-run-note"):
+            self._update_buttons()
 
     # -- spec ----------------------------------------------------------------------
 
@@ -307,6 +323,7 @@ class FunctionsScreen(ConsoleScreen):
         self.spec_loaded = True
         editor = self.query_one(ArgsEditor)
         editor.table_of_id = self._table_of_id
+        self.query_one(ResultView).table_of_id = self._table_of_id
         last = (_session_state(self.app).get(STATE_KEY) or {}).get("last")
         if self.entry is None:
             chosen = next((e for e in self.entries if e.path == last), None) or tree.first_function()
@@ -338,6 +355,11 @@ class FunctionsScreen(ConsoleScreen):
             self.select_function(first)
             tree.select_path(first.path)
             tree.focus()
+        elif _PATH.match(event.value.strip()):
+            # Not in the spec: run it anyway (admin, /api/function) and show the deployment's answer.
+            spec = FunctionSpec(identifier=event.value.strip(), function_type="Unknown", visibility=None)
+            self.select_function(FunctionEntry(spec))
+            self.query_one(ArgsEditor).text_area.focus()
 
     @on(Tree.NodeHighlighted, "#fn-tree")
     def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -354,16 +376,20 @@ class FunctionsScreen(ConsoleScreen):
         if entry == self.entry and args is None:
             return
         self._stop_watch()
+        editor = self.query_one(ArgsEditor)
+        if self.entry is not None and editor.mode == "json":
+            self.drafts[self.entry.path] = editor.text  # moving through the tree keeps what was typed
         self.entry = entry
         self.next_cursor = None
         self.page_number = 1
         self.diff_mark = None
         self.query_one("#fn-header", Static).update(self._header(entry))
-        editor = self.query_one(ArgsEditor)
         if entry.is_http:
             editor.set_function({"type": "object", "value": {}}, {})
         else:
-            editor.set_function(entry.spec.args, args)
+            editor.set_function(entry.spec.args, args if args is not None or entry.kind else {})
+            if args is None and entry.path in self.drafts:
+                editor.set_text(self.drafts[entry.path])
         self._update_buttons()
         self.refresh_history()
         self._remember(last=entry.path)
@@ -375,6 +401,10 @@ class FunctionsScreen(ConsoleScreen):
         text.append("  internal" if entry.is_internal else "  public", style="dim" if not entry.is_internal else "yellow")
         if entry.is_http:
             text.append("\nAn HTTP route: send requests from the HTTP screen (6).", style="italic")
+            return text
+        if entry.kind is None:
+            text.append("\nNot in this deployment's function spec: ctrl+r sends it anyway (admin, /api/function).",
+                        style="italic yellow")
             return text
         text.append("\nreturns: ", style="dim")
         text.append(_ellipsis(type_text(entry.spec.returns, width=10_000), 150))
@@ -400,8 +430,9 @@ class FunctionsScreen(ConsoleScreen):
         if mode == "identity":
             subject = self.query_one("#identity-subject", Input).value.strip()
             notes.append(f"as {subject}" if subject else "fill the Identity tab (i)")
-        if self.entry is not None and self.entry.is_internal and mode == "jwt":
-            notes.append("internal: needs admin")
+        if self.entry is not None and self.entry.is_internal:
+            notes.append("internal: needs admin" if mode == "jwt" else
+                         "internal: runs with the admin key" + (" acting as the identity" if mode == "identity" else ""))
         if self.next_cursor is not None:
             notes.append(f"page {self.page_number} · more available")
         elif self.page_number > 1:
@@ -428,9 +459,18 @@ class FunctionsScreen(ConsoleScreen):
     @on(Button.Pressed, "#fn-run")
     def action_run(self) -> None:
         request = self._prepare()
-        if request is not None:
-            self.running = True
-            self.execute(request)
+        if request is None:
+            return
+        connection = self.app.connection
+        if connection is not None and connection.is_production and request.entry.kind in ("mutation", "action", None):
+            what = request.entry.kind or "function"
+            self.app.push_screen(
+                ConfirmModal(f"Run {what} on production?", f"{request.entry.path} on {connection.display_name}, "
+                             f"as {request.who}, with {value_text(request.args, 80)}", confirm_label="Run"),
+                lambda confirmed: self.execute(request) if confirmed else None)
+            return
+        self.running = True
+        self.execute(request)
 
     def _prepare(self, args: Any = None) -> RunRequest | None:
         """Read and check everything locally; show why not in the result pane."""
@@ -619,15 +659,12 @@ class FunctionsScreen(ConsoleScreen):
         saved = (_session_state(self.app).get(STATE_KEY) or {}).get("identity")
         acting = getattr(self.app, "acting_identity", None)
         if not saved and isinstance(acting, dict):
-            extra = {k: v for k, v in acting.items() if k not in ("subject", "issuer", "tokenIdentifier", "name", "email")}
-            saved = {"subject": acting.get("subject", ""), "issuer": acting.get("issuer", ""),
-                     "name": acting.get("name", ""), "email": acting.get("email", ""),
-                     "claims": format_value(extra, indent=0).replace("\n", " ") if extra else ""}
-        for name, value in (saved or {}).items():
-            try:
-                self.query_one(f"#identity-{name}", Input).value = str(value or "")
-            except Exception:  # an old state with a field we no longer show
-                continue
+            saved = _identity_fields(acting)
+        self._fill_identity(saved or {})
+
+    def _fill_identity(self, fields: dict) -> None:
+        for name in ("subject", "issuer", "name", "email", "claims"):
+            self.query_one(f"#identity-{name}", Input).value = str(fields.get(name) or "")
 
     @on(Input.Changed, "#identity-subject")
     def _subject_changed(self) -> None:
@@ -725,6 +762,16 @@ class FunctionsScreen(ConsoleScreen):
         self.query_one("#fn-tabs", TabbedContent).active = "args"
         self.query_one(ArgsEditor).toggle_mode()
 
+    def action_copy_result(self) -> None:
+        outcome = self.query_one(ResultView).outcome
+        if outcome is None or outcome.status not in ("success", "error"):
+            self.notify("No result to copy.", severity="warning")
+            return
+        value = outcome.value if outcome.status == "success" else outcome.error_data
+        text = format_value(value) if outcome.status == "success" or value is not None else outcome.error_message
+        self.app.copy_to_clipboard(text)
+        self.notify("Result copied to the clipboard (OSC 52).")
+
     def action_more(self) -> None:
         result = self.query_one(ResultView)
         if not result.more():
@@ -750,6 +797,14 @@ class FunctionsScreen(ConsoleScreen):
             self._update_buttons()
         if worker.group == "functions-spec" and not self.spec_loaded:
             self.query_one("#fn-header", Static).update("The function spec could not be loaded: press r to retry.")
+
+
+def _identity_fields(identity: dict) -> dict:
+    """UserIdentity attributes -> the Identity tab's fields (other claims as JSON5)."""
+    extra = {k: v for k, v in identity.items() if k not in ("subject", "issuer", "tokenIdentifier", "name", "email")}
+    return {"subject": identity.get("subject", ""), "issuer": identity.get("issuer", ""),
+            "name": identity.get("name", ""), "email": identity.get("email", ""),
+            "claims": format_value(extra, indent=0).replace("\n", " ") if extra else ""}
 
 
 def _ellipsis(text: str, limit: int) -> str:

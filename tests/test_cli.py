@@ -108,6 +108,14 @@ def test_bad_arguments_exit_2_with_one_line(args, fragment):
     assert len(lines) == 1 and fragment in lines[0]
 
 
+def test_data_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = subprocess.run([*ENTRY, "emulator", "--data-dir", str(not_a_dir)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "cannot use" in result.stderr
+
+
 def test_busy_port_is_a_clear_error(tmp_path):
     process, info = start("--in-memory")
     try:
@@ -120,6 +128,9 @@ def test_busy_port_is_a_clear_error(tmp_path):
         stop(process)
 
 
-def test_token_and_default_commands_dispatch():
+def test_help_and_token_dispatch():
     result = subprocess.run([*ENTRY, "--help"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "emulator" in result.stdout
+    assert result.returncode == 0
+    assert "convex-console emulator" in result.stdout and "--url" in result.stdout
+    token = subprocess.run([*ENTRY, "token", "--help"], capture_output=True, text=True, timeout=60)
+    assert token.returncode == 0 and "usage: convex-console token" in token.stdout

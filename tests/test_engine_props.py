@@ -281,3 +281,47 @@ def test_pagination_under_concurrent_writes(n, page, desc, use_index):
         assert survivors <= set(seen)
     finally:
         db.close()
+
+
+# ---------------------------------------------------------------------------
+# Read sets are sound: a commit that changes a query's result intersects its read set
+
+@settings(max_examples=60, deadline=None)
+@given(
+    docs=st.lists(st.tuples(maybe_missing, maybe_missing), min_size=1, max_size=12),
+    eq_a=st.one_of(st.none(), st.tuples(maybe_missing)),
+    lower=st.one_of(st.none(), st.tuples(st.sampled_from(["Gt", "Gte"]), maybe_missing)),
+    desc=st.booleans(),
+    limit=st.one_of(st.none(), st.integers(min_value=0, max_value=4)),
+    action=st.sampled_from(["insert", "patch", "delete"]),
+    target=st.integers(min_value=0, max_value=11),
+    new=st.tuples(maybe_missing, maybe_missing),
+)
+def test_result_changes_always_intersect_the_read_set(docs, eq_a, lower, desc, limit, action, target, new):
+    db = Database.open(None)
+    try:
+        db.set_schema(SchemaDefinition({"t": TableDefinition(None, [IndexDefinition("by_ab", ["a", "b"])])}))
+        ids = db.bulk_insert("t", [make_doc(a, b) for a, b in docs])
+        rng = [] if eq_a is None else [{"type": "Eq", "fieldPath": "a", "value": values.encode(eq_a[0])}]
+        if lower:
+            rng.append({"type": lower[0], "fieldPath": "b" if eq_a else "a", "value": values.encode(lower[1])})
+        q = {"source": {"type": "IndexRange", "indexName": "t.by_ab", "range": rng, "order": "desc" if desc else "asc"},
+             "operators": [] if limit is None else [{"limit": limit}]}
+        commits = []
+        db.add_commit_listener(commits.append)
+        tx = db.begin()
+        before = tx.collect(q)
+        read_set = tx.read_set
+        tx.abort()
+        doc_id = ids[target % len(ids)]
+        if action == "insert":
+            db.write(lambda t: t.insert("t", make_doc(*new)))
+        elif action == "patch":
+            db.write(lambda t: t.replace(doc_id, make_doc(*new)))
+        else:
+            db.write(lambda t: t.remove(doc_id))
+        after = db.read(lambda t: t.collect(q))
+        if before != after:
+            assert read_set.intersects(commits[-1])
+    finally:
+        db.close()

@@ -406,3 +406,16 @@ def test_bearer_without_providers_is_401(emulator_factory):
         }
         garbage = http.post("/api/query", json={"path": "posts:list", "args": {}}, headers={"Authorization": "Bearer nope"})
         assert garbage.status_code == 401 and garbage.json()["code"] == "InvalidAuthHeader"
+
+
+def test_chunked_body_over_16_mib(client, admin):
+    def chunks():
+        yield b'{"path":"posts:list","args":{"x":"'
+        for _ in range(17):
+            yield b"a" * (1 << 20)
+        yield b'"}}'
+
+    response = client.post("/api/query", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"code": "BadJsonBody", "message": "Failed to buffer the request body: length limit exceeded"}
+    assert_still_serving(client, admin)

@@ -163,6 +163,24 @@ def test_action_job_goes_through_in_progress_once(wall):
     assert api.ok("query", "jobs:runs", {"name": "once"}) == 1
 
 
+def test_at_most_eight_jobs_run_at_once(wall):
+    em, api = wall
+    from scheduler_app.jobs import gate, started
+
+    keys = [f"par{i}" for i in range(12)]
+    ids = [api.ok("mutation", "jobs:scheduleSlowAction", {"key": key}) for key in keys]
+    try:
+        wait_for(lambda: sum(started(key).is_set() for key in keys) == scheduler.PARALLELISM, message="8 running")
+        kinds = [state_of(api, job_id) for job_id in ids]
+        assert kinds.count("inProgress") == scheduler.PARALLELISM and kinds.count("pending") == 4
+        assert sum(started(key).is_set() for key in keys) == scheduler.PARALLELISM
+    finally:
+        for key in keys:
+            gate(key).set()
+    for job_id in ids:
+        wait_state(api, job_id, "success")
+
+
 def test_failures_are_recorded_with_the_message(wall):
     em, api = wall
     action_id, mutation_id = api.ok("mutation", "jobs:scheduleFailures")
@@ -185,6 +203,19 @@ def test_scheduling_from_an_action_commits_at_once(wall):
     result = api.call("action", "jobs:scheduleFromActionThenFail", {"name": "from-action"})
     assert result["status"] == "error"
     wait_for(lambda: api.ok("query", "jobs:runs", {"name": "from-action"}) == 1, message="job from action")
+
+
+def test_scheduled_functions_run_without_auth(wall):
+    em, api = wall
+    import base64
+    import json
+
+    acting = base64.b64encode(json.dumps({"subject": "user-1", "issuer": "https://convex.test"}).encode()).decode()
+    as_user = httpx.Client(base_url=em.url, headers={"Authorization": f"Convex {em.admin_key}:{acting}"})
+    scheduled = as_user.post("/api/mutation", json={"path": "jobs:scheduleIdentityCheck", "args": {}}).json()
+    assert scheduled["status"] == "success", scheduled
+    wait_state(api, scheduled["value"], "success")
+    assert api.ok("query", "jobs:identities") == [False]
 
 
 # --- cancel ---------------------------------------------------------------------------------

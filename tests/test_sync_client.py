@@ -26,6 +26,7 @@ from console.sync import (  # noqa: E402
     SyncRefused,
     SyncState,
     UserAuth,
+    diff_rows,
     http_to_ws,
 )
 
@@ -286,3 +287,43 @@ def test_resolved_mutations_are_visible_in_every_subscription(emulator, operatio
                         assert sub.result.value == model[index]
 
     asyncio.run(scenario())
+
+
+def test_diff_rows():
+    a, b, c, d = ({"_id": i, "v": 1} for i in "abcd")
+    diff = diff_rows([a, b, c], [{"_id": "d", "v": 1}, {"_id": "a", "v": 2}, c])
+    assert [r["_id"] for r in diff.added] == ["d"]
+    assert diff.removed == ("b",)
+    assert [r["_id"] for r in diff.changed] == ["a"] and diff.touches("a") and diff.touches("b")
+    assert diff.order == ("d", "a", "c") and not diff.moved and not diff.empty
+    assert diff_rows([a, c], [c, a]).moved
+    assert diff_rows([a, b], [a, b]).empty and not d.get("x")
+
+
+@given(st.lists(st.sampled_from("abcdef"), unique=True), st.lists(st.sampled_from("abcdef"), unique=True),
+       st.sets(st.sampled_from("abcdef")))
+def test_diff_rows_rebuilds_the_new_page(before_ids, after_ids, edited):
+    before = [{"_id": i, "v": 0} for i in before_ids]
+    after = [{"_id": i, "v": int(i in edited)} for i in after_ids]
+    diff = diff_rows(before, after)
+    rows = {r["_id"]: r for r in before if r["_id"] not in diff.removed}
+    rows.update({r["_id"]: r for r in (*diff.added, *diff.changed)})
+    assert [rows[i] for i in diff.order] == after
+
+
+async def test_server_pings_keep_an_idle_client_connected(emulator):
+    hub = get_hub(emulator.deployment)
+    saved = hub.ping_interval
+    hub.ping_interval = 0.1
+    try:
+        states = []
+        async with SyncClient(emulator.url, server_inactivity_timeout=0.5) as client:
+            client.on_state_change(lambda state, error: states.append(state))
+            # Pings only, over more than two inactivity windows.
+            await wait_until(lambda: client.messages_received >= 12, timeout=10)
+            assert states == [] and client.connection_count == 1
+            hub.ping_interval = 30.0
+            await client.wait_for_state(SyncState.RECONNECTING, timeout=5)
+            assert client._last_close_reason == "InactiveServer"
+    finally:
+        hub.ping_interval = saved

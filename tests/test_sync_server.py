@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "peers"))
 
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 def emulator():
     with start_emulator(app="sync_app") as running:
         yield running
+        assert get_hub(running.deployment).internal_errors == 0, "a sync connection task failed"
 
 
 @pytest.fixture
@@ -458,3 +462,41 @@ async def test_everything_freed_on_disconnect(emulator, hub):
         await raw.close()
     await wait_until(lambda: hub.stats()["connections"] == 0 and hub.stats()["subscriptions"] == 0)
     await wait_until(lambda: hub.manager.connection_count == 0)
+
+
+JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=5), st.floats(allow_nan=False))
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+CLIENT_MESSAGES = st.fixed_dictionaries(
+    {"type": st.sampled_from(["Connect", "ModifyQuerySet", "Mutation", "Action", "Authenticate", "Event", "Nope"])},
+    optional={key: JSON_VALUES for key in ("baseVersion", "newVersion", "modifications", "requestId", "udfPath",
+                                           "args", "tokenType", "value", "sessionId", "maxObservedTimestamp")},
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(CLIENT_MESSAGES, min_size=1, max_size=4))
+def test_random_client_messages_never_break_the_server(emulator, messages):
+    """Whatever arrives, the server answers per protocol (or closes) and keeps serving."""
+
+    hub = get_hub(emulator.deployment)
+    errors_before = hub.internal_errors
+
+    async def scenario() -> None:
+        raw = await Raw.open(emulator)
+        try:
+            for message in messages:
+                await raw.send(message)
+            with contextlib.suppress(asyncio.TimeoutError, websockets.ConnectionClosed):
+                while True:
+                    reply = json.loads(await asyncio.wait_for(raw.ws.recv(), 0.2))
+                    assert reply["type"] in ("Transition", "MutationResponse", "ActionResponse", "AuthError",
+                                             "FatalError", "Ping"), reply
+        finally:
+            await raw.close()
+        healthy = await Raw.open(emulator)
+        await healthy.add(0, (0, "counters:get", {"name": "fuzz"}))
+        assert (await healthy.expect("Transition"))["endVersion"]["querySet"] == 1
+        await healthy.close()
+
+    asyncio.run(scenario())
+    assert hub.internal_errors == errors_before

@@ -423,3 +423,15 @@ def test_log_lines_structured_only_for_cli_and_dashboard(fresh):
     for body in (structured, dashboard):
         line = next(line for line in lines(body) if "someone@example.com" in line["messages"][0])
         assert line["level"] == "INFO" and line["isTruncated"] is False and isinstance(line["timestamp"], int)
+
+
+def test_table_mapping_names_scheduled_jobs_like_convex(fresh):
+    fresh.mutation("users:createUser", clerkId="mapped", email="m@x")  # schedules a welcome email
+    mapping = fresh.query("_system/frontend/getTableMapping")
+    jobs = fresh.query("_system/cli/tableData", table="_scheduled_functions", order="desc", paginationOpts=page_opts())
+    assert jobs["page"], "createUser schedules a job"
+    number = str(ids.decode_id(jobs["page"][0]["_id"])[0])
+    assert mapping[number] == "_scheduled_jobs"
+    assert not any(name.startswith("_") and name not in ("_scheduled_jobs", "_file_storage") for name in mapping.values())
+    listed = fresh.query("_system/frontend/listById", ids=[{"id": jobs["page"][0]["_id"], "tableName": "_scheduled_jobs"}])
+    assert listed[0]["_id"] == jobs["page"][0]["_id"]

@@ -655,3 +655,33 @@ def test_cli_mint_is_delegated_and_decodes(tmp_path, capsys):
     minted = capsys.readouterr().out.strip()
     code, out, _ = run_cli(["decode", minted])
     assert code == 0 and '"sub": "user_9"' in out and '"aud": "convex"' in out
+
+
+def test_key_source_from_text(keys, tmp_path):
+    assert T.key_source_from_text("  ")[0] is None
+    assert T.key_source_from_text("https://x.example/jwks")[0] == T.KeySource(jwks_url="https://x.example/jwks")
+    assert T.key_source_from_text("data:application/json,{}")[0].jwks_url.startswith("data:")
+    assert T.key_source_from_text(pem(keys["rsa"]))[0].pem.startswith("-----BEGIN PUBLIC KEY")
+    jwks_source, _ = T.key_source_from_text(json.dumps(jwk(keys["rsa"], "k1", "RS256")))  # one JWK
+    assert T.verify_token(T.decode_token(mint(keys["rsa"])), jwks_source).ok
+    source, description = T.key_source_from_text("env:KEY_VAR", environ={"KEY_VAR": "s3cret"})
+    assert source.secret == "s3cret" and "s3cret" not in description
+    assert T.key_source_from_text("secret:abc")[0].secret == "abc"
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(pem(keys["rsa"]))
+    source, description = T.key_source_from_text(str(key_file))
+    assert source.pem and str(key_file) in description
+    for bad, message in (("env:NOPE_UNSET", "not set"), ("/no/such.pem", "No such file"), ("{oops", "not"),
+                         ('{"a": 1}', "expected a JWKS")):
+        with pytest.raises(ValueError, match=message):
+            T.key_source_from_text(bad, environ={})
+
+
+def test_extra_prefix_and_token_files():
+    good = mint(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    with pytest.raises(T.TokenError) as error:
+        T.decode_token("5" + good)
+    assert error.value.code == "extra_prefix" and "'5'" in error.value.message
+    assert T.token_from_file_text(json.dumps({"token": good, "issuer": "x"})) == good
+    assert T.token_from_file_text(json.dumps({"id_token": good})) == good
+    assert T.token_from_file_text(f"  {good}\n") == good

@@ -52,7 +52,7 @@ def page_text(screen) -> str:
 
 
 async def loaded(pilot, app, table: str | None = None):
-    await until(pilot, lambda: getattr(app.screen, "tables", None) and not app.screen.loading
+    await until(pilot, lambda: getattr(app.screen, "tables", None) and not app.screen.page_loading
                 and app.screen.table is not None and (table is None or app.screen.table == table))
     return app.screen
 
@@ -60,7 +60,7 @@ async def loaded(pilot, app, table: str | None = None):
 async def open_table(pilot, app, table: str):
     screen = await loaded(pilot, app)
     screen.open_table(table)
-    await until(pilot, lambda: screen.table == table and not screen.loading)
+    await until(pilot, lambda: screen.table == table and not screen.page_loading)
     return screen
 
 
@@ -75,7 +75,7 @@ async def test_start_open_table_page_forward_back_first_last(big_emulator):
         while options.highlighted != posts_index:
             await pilot.press("down" if (options.highlighted or 0) < posts_index else "up")
         await pilot.press("enter")
-        await until(pilot, lambda: screen.table == "posts" and not screen.loading)
+        await until(pilot, lambda: screen.table == "posts" and not screen.page_loading)
         assert page_text(screen).startswith("Showing 1–100 of 300")
         grid = screen.query_one(DocumentGrid)
         assert grid.row_count == 100 and grid.fields[:2] == ["_id", "_creationTime"]
@@ -95,7 +95,7 @@ async def test_start_open_table_page_forward_back_first_last(big_emulator):
         times = [doc["_creationTime"] for doc in grid.docs.values()]
         assert times == sorted(times)  # the last page, shown in ascending order
         await pilot.press("o")
-        await until(pilot, lambda: screen.spec.order == "desc" and not screen.loading)
+        await until(pilot, lambda: screen.spec.order == "desc" and not screen.page_loading)
         times = [doc["_creationTime"] for doc in grid.docs.values()]
         assert times == sorted(times, reverse=True)
 
@@ -112,13 +112,13 @@ async def test_filter_with_the_editor(big_emulator):
         row.query_one(".clause-op").value = "eq"
         row.query_one(".clause-value").value = "true"
         await pilot.press("f2")
-        await until(pilot, lambda: app.screen is screen and screen.spec.clauses and not screen.loading)
+        await until(pilot, lambda: app.screen is screen and screen.spec.clauses and not screen.page_loading)
         docs = list(screen.query_one(DocumentGrid).docs.values())
         assert docs and all(doc["published"] is True for doc in docs)
         assert "matching" in page_text(screen)
         assert "published = true" in str(screen.query_one("#query-bar").render())
         await pilot.press("x")
-        await until(pilot, lambda: not screen.spec.clauses and not screen.loading)
+        await until(pilot, lambda: not screen.spec.clauses and not screen.page_loading)
         assert page_text(screen).startswith("Showing 1–100 of 300")
 
 
@@ -227,7 +227,7 @@ async def test_delete_marked_documents_with_confirmation(big_emulator):
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#confirm")
-        await until(pilot, lambda: screen.total == 298 and not screen.loading)
+        await until(pilot, lambda: screen.total == 298 and not screen.page_loading)
         assert not set(marked) & set(grid.docs)
         assert page_text(screen).startswith("Showing 1–100 of 298")
 
@@ -292,7 +292,7 @@ async def test_command_palette_opens_a_table(big_emulator):
         await pilot.press(*"Open table: users")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await until(pilot, lambda: screen.table == "users" and not screen.loading)
+        await until(pilot, lambda: screen.table == "users" and not screen.page_loading)
         assert screen.query_one(DocumentGrid).row_count == 30
 
 
@@ -305,10 +305,39 @@ async def test_last_table_and_filters_are_restored(big_emulator, private_config)
         from screens.query import FilterClause, QuerySpec
 
         screen._apply_spec(QuerySpec((FilterClause("published", "eq", False),), order="desc"))
-        await until(pilot, lambda: not screen.loading)
+        await until(pilot, lambda: not screen.page_loading)
     again = ConsoleApp(connect(big_emulator), "test", Settings(private_config))
     async with again.run_test(size=SIZE) as pilot:
         screen = await loaded(pilot, again)
         assert screen.table == "posts"
         assert screen.spec.order == "desc" and screen.spec.clauses[0].field == "published"
         assert all(doc["published"] is False for doc in screen.query_one(DocumentGrid).docs.values())
+
+
+async def test_connect_screen_adds_tests_and_uses_a_profile(big_emulator, private_config):
+    settings = Settings(private_config)
+    app = ConsoleApp(None, "", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "ConnectScreen")
+        screen = app.screen
+        assert app.connection_state == "disconnected"
+        screen.query_one("#form-name").value = "emu"
+        screen.query_one("#form-url").value = big_emulator.url
+        screen.query_one("#source-file").value = True
+        await pilot.pause()
+        screen.query_one("#form-key-secret").value = big_emulator.admin_key
+        await pilot.click("#form-test")
+        await until(pilot, lambda: "✔" in str(screen.query_one("#form-result").render()))
+        await pilot.click("#form-save")
+        await until(pilot, lambda: "Saved profile emu" in str(screen.query_one("#form-result").render()))
+        assert "emu" in settings.load().profiles and settings.secrets()["emu"] == big_emulator.admin_key
+        assert big_emulator.admin_key not in str(screen.query_one("#profiles").get_option_at_index(0).prompt)
+        profiles = screen.query_one("#profiles")
+        profiles.focus()
+        profiles.highlighted = 0
+        await pilot.press("D")
+        assert settings.load().default_profile == "emu"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.current_mode == "data" and getattr(app.screen, "tables", None)
+                    and app.connection_state == "connected")
+        assert "posts" in app.table_names and app.origin == "profile emu"

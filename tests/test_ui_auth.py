@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from textual import events
 from textual.widgets import OptionList, TextArea
 
@@ -62,7 +65,8 @@ async def paste(pilot, screen: AuthScreen, text: str) -> None:
     area = screen.query_one("#auth-token", TextArea)
     area.focus()
     screen.post_message(events.Paste(text))  # as the terminal does: the screen forwards it to the focus
-    await until(pilot, lambda: screen.token == text.strip())
+    await until(pilot, lambda: screen.token == text.strip() and screen.report is not None
+                and screen.report.raw == text.strip())
 
 
 def shown(screen: AuthScreen) -> str:
@@ -75,10 +79,19 @@ def shown(screen: AuthScreen) -> str:
     return console.export_text()
 
 
-def require_providers(screen: AuthScreen) -> None:
-    if screen.providers is None and "listAuthProviders" in screen.providers_note:
-        pytest.xfail("the emulator does not serve _system/frontend/listAuthProviders yet")
-    assert screen.providers is not None, screen.providers_note
+async def with_providers(pilot, screen: AuthScreen, emulator) -> None:
+    """The deployment's providers, listed over HTTP by `_system/frontend/listAuthProviders`."""
+    await until(pilot, lambda: screen.providers is not None)
+    assert screen.providers and screen.providers[0].application_id == "convex"
+
+
+async def test_providers_are_listed_over_http(emulator):
+    app = ConsoleApp(connect(emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_auth(pilot, app)
+        await until(pilot, lambda: screen.providers is not None)
+        assert [p.kind for p in screen.providers] == ["oidc"]
+        assert screen.providers[0].issuer.endswith("/emulator-auth")
 
 
 async def test_minted_token_is_valid_matched_and_verified(emulator):
@@ -106,7 +119,27 @@ async def test_minted_token_is_valid_matched_and_verified(emulator):
         assert history.option_count == 1
         entry = str(history.get_option_at_index(0).prompt)
         assert T.mask_token(token) in entry and token not in entry and "user_1" in entry
-        require_providers(screen)
+        # a pasted key: the issuer's JWKS as JSON, then another key with the same kid
+        jwks = httpx.get(emulator.url + "/emulator-auth/.well-known/jwks.json", timeout=10).json()
+        key_box = screen.query_one("#auth-key", TextArea)
+        key_box.load_text(json.dumps(jwks))
+        await until(pilot, lambda: screen.key_source is not None and screen.report.verification is None)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
+        assert screen.report.verification.ok and screen.report.verification.source == "data: URL JWKS"
+        impostor = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()))
+        key_box.load_text(json.dumps({**impostor, "kid": screen.report.decoded.kid, "alg": "RS256"}))
+        await until(pilot, lambda: screen.report.verification is None)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
+        assert screen.report.verification.error.code == "signature_mismatch"
+        assert "Signature mismatch" in shown(screen)
+        await with_providers(pilot, screen, emulator)
+        key_box.load_text("")
+        await until(pilot, lambda: screen.key_source is None)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
         assert screen.report.match.accepted and screen.report.valid
         assert "Accepted by provider #1" in shown(screen)
 
@@ -164,6 +197,12 @@ async def test_garbage_and_bad_tokens_get_a_diagnosis(emulator):
         await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
         assert screen.report.verification.error.code == "jwks_unreachable"
         assert "unreachable" in shown(screen)
+        screen.query_one("#auth-key", TextArea).load_text("data:application/json,not%20json")
+        await until(pilot, lambda: screen.report.verification is None)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
+        assert screen.report.verification.error.code == "jwks_not_json"
+        assert "is not JSON" in shown(screen)
 
 
 async def test_expired_token(emulator):
@@ -179,7 +218,7 @@ async def test_expired_token(emulator):
         await pilot.press("ctrl+r")
         await until(pilot, lambda: screen.report.verification is not None and not screen.verifying)
         assert screen.report.verification.ok  # the signature is fine; the time is not
-        require_providers(screen)
+        await with_providers(pilot, screen, emulator)
         assert not screen.report.match.accepted
         assert "expired" in [p.code for p in screen.report.match.chosen.problems]
 
@@ -253,3 +292,54 @@ async def test_clipboard_without_a_system_clipboard_says_so(emulator, monkeypatc
         await pilot.press("ctrl+l")
         await until(pilot, lambda: screen.report is not None and screen.report.decoded is not None)
         assert screen.report.decoded.subject == "clip"
+
+
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+from screens.widgets.token_report import ReportContext, render_report  # noqa: E402
+
+PROVIDERS = T.parse_providers([{"domain": "https://issuer.example", "applicationID": "convex"},
+                               {"type": "customJwt", "issuer": "https://i", "jwks": "data:,{}", "algorithm": '"ES256"'}])
+
+
+def _segment(value) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+claims_strategy = st.dictionaries(
+    st.sampled_from(["iss", "sub", "aud", "exp", "nbf", "iat", "name", "address", "updated_at", "x"]),
+    st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=8),
+              st.lists(st.text(max_size=4), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)),
+    max_size=7)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(st.one_of(
+    st.text(max_size=120),
+    st.tuples(st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit"]), st.one_of(st.text(max_size=6), st.integers()),
+                              max_size=4), claims_strategy).map(lambda p: f"{_segment(p[0])}.{_segment(p[1])}.c2ln"),
+))
+def test_any_text_renders_a_report(text):
+    """Whatever is pasted, the doctor produces a report and the pane renders it."""
+    from rich.console import Console
+
+    report = T.diagnose(text, providers=PROVIDERS, verify=False, now=1_800_000_000.0)
+    console = Console(width=90, file=io.StringIO(), color_system=None)
+    console.print(render_report(report, 1_800_000_000.0, ReportContext()))
+    assert report.decoded is not None or report.decode_error is not None
+
+
+def test_badge_is_honest_and_names_the_leeway():
+    from screens.widgets.token_report import badge, verdict
+
+    now = 1_800_000_000.0
+    token = f"{_segment({'alg': 'ES256', 'kid': 'k'})}.{_segment({'iss': 'https://i', 'sub': 's', 'exp': now - 3})}.c2ln"
+    report = T.diagnose(token, providers=PROVIDERS, verify=False, now=now)
+    assert report.match.chosen.provider.kind == "customJwt" and report.valid
+    assert badge(report, now).plain == (" EXPIRED   expired 3 s ago — still accepted by Convex's 5 s leeway (customJwt).")
+    assert verdict(report, ReportContext()).plain.startswith(" ACCEPTED  Accepted by provider #2")
+    later = T.diagnose(token, providers=PROVIDERS, verify=False, now=now + 60)
+    assert badge(later, now + 60).plain == " EXPIRED   expired 1 min ago" and not later.valid

@@ -30,6 +30,13 @@ def connect(emulator) -> Connection:
     return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
 
 
+def make_app(emulator, config_dir) -> ConsoleApp:
+    """An app that starts on the Functions screen (its last screen), skipping the Data screen."""
+    settings = Settings(config_dir)
+    settings.save_state("emulator", {**settings.load_state("emulator"), "screen": "functions"})
+    return ConsoleApp(connect(emulator), "test", settings)
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -40,7 +47,8 @@ async def until(pilot, condition, timeout: float = 10.0) -> None:
 
 
 async def open_functions(pilot, app) -> FunctionsScreen:
-    app.switch_section("functions")
+    if app.current_mode != "functions":
+        app.switch_section("functions")
     await until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.spec_loaded)
     return app.screen
 
@@ -65,8 +73,8 @@ def head_text(screen) -> str:
     return str(screen.query_one("#result-head").render())
 
 
-async def test_spec_tree_filter_types_and_skeleton(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_spec_tree_filter_types_and_skeleton(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         tree = screen.query_one(FunctionTree)
@@ -86,10 +94,16 @@ async def test_spec_tree_filter_types_and_skeleton(emulator):
         # The placeholder is refused locally, at its path, without calling the deployment.
         outcome = await run_and_wait(pilot, screen)
         assert outcome.status == "invalid" and ".id" in outcome.error_message and "placeholder" in outcome.error_message
+        # HTTP routes from the spec are listed apart and point to the HTTP screen.
+        routes = [e for e in tree.entries if e.is_http]
+        assert routes and all(e.module == "HTTP routes" and e.label().plain.startswith("H ") for e in routes)
+        screen.select_function(routes[0])
+        outcome = await run_and_wait(pilot, screen)
+        assert outcome.status == "info" and "HTTP screen" in outcome.note
 
 
-async def test_run_as_admin_with_json5_args_and_local_errors(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_run_as_admin_with_json5_args_and_local_errors(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "posts:list")
@@ -98,6 +112,12 @@ async def test_run_as_admin_with_json5_args_and_local_errors(emulator):
         outcome = await run_and_wait(pilot, screen)
         assert outcome.status == "success", outcome.error_message
         assert isinstance(outcome.value, list) and len(outcome.value) == 2
+        assert 'Id<"posts">' in screen.query_one(ResultView).body_text  # ids marked with their table
+        copied = []
+        app.copy_to_clipboard = copied.append
+        screen.query_one(FunctionTree).focus()
+        await pilot.press("c")
+        assert copied and copied[0].startswith("[") and '"_id"' in copied[0]
         assert outcome.elapsed is not None and outcome.who == "admin"
         assert "✔ success" in head_text(screen)
         # Bad JSON: line and column, nothing sent.
@@ -111,10 +131,15 @@ async def test_run_as_admin_with_json5_args_and_local_errors(emulator):
         editor.set_text("{ limit: 2n }")
         outcome = await run_and_wait(pilot, screen)
         assert "written 2, without n" in outcome.error_message
+        # Moving to another function and back keeps what was typed.
+        await choose(pilot, screen, "posts:get")
+        assert "limit" not in editor.text
+        await choose(pilot, screen, "posts:list")
+        assert editor.text == "{ limit: 2n }"
 
 
-async def test_form_view_for_flat_args(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_form_view_for_flat_args(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "counters:increment")
@@ -131,8 +156,8 @@ async def test_form_view_for_flat_args(emulator):
 
 
 async def test_run_as_identity_returns_it_from_viewer(emulator, tmp_path):
-    settings = Settings(tmp_path / "config")
-    app = ConsoleApp(connect(emulator), "test", settings)
+    app = make_app(emulator, tmp_path / "config")
+    settings = app.session.settings
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "users:viewer")
@@ -152,14 +177,14 @@ async def test_run_as_identity_returns_it_from_viewer(emulator, tmp_path):
         runs = settings.history.runs("emulator", path="users:viewer")
         assert [run.identity for run in runs] == ["acting as user_42", "admin"]
     # Saved per profile: a new app on the same settings prefills the identity.
-    app2 = ConsoleApp(connect(emulator), "test", Settings(tmp_path / "config"))
+    app2 = make_app(emulator, tmp_path / "config")
     async with app2.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app2)
         assert screen.query_one("#identity-subject").value == "user_42"
 
 
-async def test_jwt_mode_without_token_and_internal_functions(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_jwt_mode_without_token_and_internal_functions(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "posts:countAll")
@@ -176,8 +201,8 @@ async def test_jwt_mode_without_token_and_internal_functions(emulator):
         assert outcome.status == "success" and isinstance(outcome.value, float)
 
 
-async def test_function_errors_convex_error_and_unknown_function(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_function_errors_convex_error_and_unknown_function(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "users:me")
@@ -201,11 +226,18 @@ async def test_function_errors_convex_error_and_unknown_function(emulator):
         await pilot.pause()
         outcome = await run_and_wait(pilot, screen)
         assert outcome.status == "error" and "Could not find public function" in outcome.error_message
+        # A path typed in the filter that the spec does not have: sent anyway, the answer shown.
+        screen.query_one("#fn-filter").focus()
+        await pilot.press(*"nope:missing", "enter")
+        await until(pilot, lambda: screen.entry.path == "nope:missing")
+        assert "Not in this deployment's function spec" in str(screen.query_one("#fn-header").render())
+        outcome = await run_and_wait(pilot, screen)
+        assert outcome.status == "error" and "Could not find" in outcome.error_message and "nope:missing" in outcome.error_message
 
 
 async def test_history_rerun_copy_diff_and_pins(emulator, tmp_path):
-    settings = Settings(tmp_path / "config")
-    app = ConsoleApp(connect(emulator), "test", settings)
+    app = make_app(emulator, tmp_path / "config")
+    settings = app.session.settings
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "counters:increment")
@@ -233,7 +265,7 @@ async def test_history_rerun_copy_diff_and_pins(emulator, tmp_path):
         history.highlighted = 2
         await pilot.press("d")
         assert "Diff" in head_text(screen)
-        assert "-1" in view.body_text and "+12" in view.body_text
+        assert "-12" in view.body_text.splitlines() and "+1" in view.body_text.splitlines()
         # Copy (OSC 52) goes through the app's clipboard.
         copied = []
         app.copy_to_clipboard = copied.append
@@ -253,8 +285,8 @@ async def test_history_rerun_copy_diff_and_pins(emulator, tmp_path):
         assert "hits" in editor.text
 
 
-async def test_paginated_query_next_page(emulator):
-    app = ConsoleApp(connect(emulator), "test", None)
+async def test_paginated_query_next_page(emulator, private_config):
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "posts:paginate")
@@ -275,9 +307,9 @@ async def test_paginated_query_next_page(emulator):
         assert first.value["continueCursor"] in editor.text
 
 
-async def test_huge_result_is_paged_not_frozen(emulator_factory):
+async def test_huge_result_is_paged_not_frozen(emulator_factory, private_config):
     emulator = emulator_factory(seed=300)
-    app = ConsoleApp(connect(emulator), "test", None)
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "posts:list")
@@ -294,9 +326,9 @@ async def test_huge_result_is_paged_not_frozen(emulator_factory):
         assert outcome.size and outcome.size > 10_000
 
 
-async def test_server_down_mid_session_is_a_transport_error(emulator_factory):
+async def test_server_down_mid_session_is_a_transport_error(emulator_factory, private_config):
     emulator = emulator_factory(seed=10)
-    app = ConsoleApp(connect(emulator), "test", None)
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "posts:list")
@@ -311,9 +343,9 @@ async def test_server_down_mid_session_is_a_transport_error(emulator_factory):
         await until(pilot, lambda: [e.path for e in screen.query_one(FunctionTree).visible_entries] == ["users:viewer"])
 
 
-async def test_watch_a_query_updates_live(emulator):
+async def test_watch_a_query_updates_live(emulator, private_config):
     connection = connect(emulator)
-    app = ConsoleApp(connection, "test", None)
+    app = make_app(emulator, private_config)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_functions(pilot, app)
         await choose(pilot, screen, "counters:get")
@@ -329,3 +361,45 @@ async def test_watch_a_query_updates_live(emulator):
         assert view.outcome.live
         await pilot.press("w")
         assert not screen.watching
+
+
+async def test_watch_falls_back_to_polling(emulator):
+    """Without live sync, the watch polls over HTTP and says so."""
+    from screens.functions import RunRequest
+    from screens.widgets.function_tree import FunctionEntry
+    from screens.widgets.live_query import _poll
+
+    connection = connect(emulator)
+    async with DeploymentClient(connection) as client:
+        spec = next(s for s in await client.api_spec() if s.identifier == "counters.js:get")
+        request = RunRequest(FunctionEntry(spec), {"name": "polled"}, "admin")
+        polls = _poll(client, request, 0.01, "refused")
+        first = await polls.__anext__()
+        await client.mutation("counters:increment", {"name": "polled"})
+        second = await polls.__anext__()
+        await polls.aclose()
+    assert first.status == second.status == "success"
+    assert (first.value, second.value) == (0.0, 1.0)
+    assert second.live == "poll 2" and "Polling every" in second.note and "refused" in second.note
+
+
+async def test_production_mutations_ask_first(emulator, private_config):
+    settings = Settings(private_config)
+    settings.save_state("emulator", {"screen": "functions"})
+    connection = Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator", deployment_type="prod")
+    app = ConsoleApp(connection, "test", settings)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_functions(pilot, app)
+        await choose(pilot, screen, "counters:increment")
+        screen.query_one(ArgsEditor).set_text("{name: 'prod'}")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmModal")
+        await pilot.press("escape")  # cancelled: nothing runs
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.query_one(ResultView).outcome is None
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmModal")
+        await pilot.click("#confirm")
+        view = screen.query_one(ResultView)
+        await until(pilot, lambda: view.outcome is not None)
+        assert view.outcome.status == "success" and view.outcome.value == 1.0

@@ -172,8 +172,11 @@ async def test_rerun_finished_job_as_admin(emulator_factory):
             while await sent() < 2:
                 assert time.monotonic() < deadline, "re-run did not send the email again"
                 await asyncio.sleep(0.05)
-        # The detail pane shows the job's args.
+        # The detail pane shows the job's args; enter fetches them fresh from the deployment.
         assert "u1@example.com" in str(screen.query_one("#job-detail").render())
+        await pilot.press("enter")
+        await until(pilot, lambda: welcome["_id"] in screen.full_args)
+        assert screen.full_args[welcome["_id"]] == [{"email": "u1@example.com", "name": "User 1"}]
 
 
 async def test_crons_tab(emulator_factory):

@@ -64,9 +64,9 @@ def test_data_screen_snapshot(snap_compare, emulator_factory):
     app.animation_level = "none"  # the tab underline slides in otherwise
 
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: getattr(app.screen, "table", None) is not None and not app.screen.loading)
+        await _until(pilot, lambda: getattr(app.screen, "table", None) is not None and not app.screen.page_loading)
         app.screen.open_table("counters")
-        await _until(pilot, lambda: app.screen.table == "counters" and not app.screen.loading
+        await _until(pilot, lambda: app.screen.table == "counters" and not app.screen.page_loading
                      and app.screen.query_one(DocumentGrid).row_count == 3)
         grid = app.screen.query_one(DocumentGrid)
         detail = app.screen.query_one(DocumentDetail)

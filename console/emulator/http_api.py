@@ -7,6 +7,7 @@ Function errors are HTTP 200 `{status:"error", ...}`; everything else that fails
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -120,7 +121,8 @@ def auth_token(request: Request):
     """The parsed Authorization header (errors for a malformed one come first, as in Convex)."""
     from console.emulator.admin import parse_authorization
 
-    return parse_authorization(request.headers.get("authorization"), request.query_params)
+    header = request.headers.get("authorization")
+    return parse_authorization(header, request.query_params if header is None else {})
 
 
 async def identity_for(request: Request, token):
@@ -152,22 +154,25 @@ async def read_body(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            await _drain(request, already=size)
-            raise too_large
-        chunks.append(chunk)
+        if size > _DRAIN_LIMIT:
+            break  # stop reading: the connection closes after the 413
+        if size <= limit:
+            chunks.append(chunk)
+        # past `limit`, chunks are read and dropped so the client sees the 413, not a reset
+    if size > limit:
+        raise too_large
     return b"".join(chunks)
 
 
-async def _drain(request: Request, already: int = 0) -> None:
-    """Read and discard the rest so the client sees the 413 instead of a reset connection."""
-    size = already
+async def _drain(request: Request) -> None:
+    """Read and discard the body so the client sees the 413 instead of a reset connection."""
+    size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > _DRAIN_LIMIT:
                 return
-    except Exception:  # client went away or the stream was consumed
+    except Exception:  # the client went away
         return
 
 
@@ -228,6 +233,7 @@ _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-
 _CLIENT_TYPES = {"python-convex": "python", "python": "python", "npm-cli": "npm-cli", "npm": "npm", "actions": "actions", "dashboard": "dashboard"}
 
 
+@functools.lru_cache(maxsize=256)
 def client_version(header: str | None) -> tuple[str, tuple[int, int, int] | None]:
     """`Convex-Client: <client>-<semver>` -> (client type, version) as `ClientVersion::from_str`."""
     if not header:
@@ -268,11 +274,16 @@ def resolve_format(fmt: Any, request: Request, default: str | None = None) -> st
 # --- running functions -----------------------------------------------------------------
 
 
-def canonical_path(path: str) -> str:
+@functools.lru_cache(maxsize=4096)
+def _canonicalize(path: str) -> str:
     from console.emulator.app import canonicalize_path
 
+    return canonicalize_path(path)
+
+
+def canonical_path(path: str) -> str:
     try:
-        return canonicalize_path(path)
+        return _canonicalize(path)
     except (ValueError, TypeError) as error:
         raise ApiError(
             400, "BadConvexFunctionIdentifier", f"{path} is not a valid path to a Convex function. {error}"
@@ -336,9 +347,10 @@ def _bad_args_response(path: str, detail: str) -> dict:
     }
 
 
-async def execute(request: Request, identity, path: str, raw_args: Any, fmt: str, expected_type: str | None) -> dict:
+async def execute(request: Request, identity, path: str, raw_args: Any, fmt: str, expected_type: str | None,
+                  canonical: str | None = None) -> dict:
     dep = _deployment(request)
-    canonical = canonical_path(path)
+    canonical = canonical or canonical_path(path)
     try:
         args = args_from_json(raw_args)
     except _BadArgs as error:
@@ -356,11 +368,11 @@ def _udf_handler(expected_type: str | None, *, admin_only: bool = False):
         path = _field(body, "path", str)
         raw_args = _field(body, "args", (dict, list, str, int, float, bool))
         fmt = resolve_format(body.get("format"), request)
-        canonical_path(path)
+        canonical = canonical_path(path)
         identity = await identity_for(request, token)
         if admin_only:
             _deployment(request).admin_auth.require_admin(identity)
-        return JSONResponse(await execute(request, identity, path, raw_args, fmt, expected_type))
+        return JSONResponse(await execute(request, identity, path, raw_args, fmt, expected_type, canonical))
 
     return handler
 

@@ -37,14 +37,15 @@ DEFAULT_APP = "console.emulator.demo"
 DEFAULT_INSTANCE_NAME = "convex-console"
 VERSION = "0.1.0"
 
-# Route providers for the cloud port (API, sync, storage, /http/ actions), in match order.
+# Route providers for the cloud port (API, sync, storage, /http/ actions), in match order:
+# the function API first (the hot path matches fewer routes); paths must not overlap.
 CLOUD_ROUTES = [
+    "console.emulator.http_api:routes",
     "console.emulator.sync_server:routes",
     "console.emulator.auth_routes:routes",
     "console.emulator.storage_http:routes",
     "console.emulator.scheduling_http:routes",
     "console.emulator.http_actions:cloud_routes",
-    "console.emulator.http_api:routes",  # last: owns the generic /api/* routes and `/`
 ]
 # Route providers for the site port (HTTP actions).
 SITE_ROUTES = [
@@ -91,7 +92,7 @@ class Deployment:
     app: Any
     runner: Any
     executions: ExecutionLog
-    admin_key: str
+    admin_key: str = field(repr=False)  # never in logs or tracebacks
     instance_name: str
     admin_auth: admin_keys.AdminAuth
     cloud_url: str = ""
@@ -100,7 +101,6 @@ class Deployment:
     # Extra `{functionType:"HttpAction", method, path}` specs, filled by the HTTP actions part.
     http_routes: Callable[[], list[dict]] = lambda: []
     extras: dict[str, Any] = field(default_factory=dict)  # per-part state (scheduler, storage, ...)
-    _tmp: Any = None
 
     @classmethod
     def create(
@@ -127,9 +127,12 @@ class Deployment:
         else:
             admin_key = admin_key or admin_keys.generate_admin_key(instance_name)
         db = Database.open(None if directory is None else directory / "db.sqlite3", clock=clock_obj)
-        loaded = load_app(app)
-        schema = getattr(loaded, "schema", None)
-        db.set_schema(schema)
+        try:
+            loaded = load_app(app)
+            db.set_schema(getattr(loaded, "schema", None))
+        except BaseException:
+            db.close()
+            raise
         executions = ExecutionLog()
         env_vars: dict[str, str] = {}
         runner = FunctionRunner(
@@ -384,7 +387,7 @@ def serve(
 class RunningEmulator:
     url: str
     site_url: str
-    admin_key: str
+    admin_key: str = field(repr=False)
     deployment: Deployment
     _thread: threading.Thread
     _loop: asyncio.AbstractEventLoop

@@ -152,46 +152,54 @@ class BlobWriter:
     def __init__(self, tmp_dir: Path):
         fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
         self.path = Path(name)
-        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._fd = fd
         self._hash = hashlib.sha256()
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._pending: asyncio.Future | None = None
         self.size = 0
         self.closed = False
 
-    def _write_batch(self, data: bytes) -> None:
-        self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            written = self._file.write(view)
-            view = view[written:]
+    def _write_batch(self, chunks: list[bytes]) -> None:
+        # Chunks are hashed and written as received (no joining copy); both release the GIL.
+        for chunk in chunks:
+            self._hash.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view):]
+
+    async def _wait_pending(self) -> None:
+        # Shielded: a cancelled request must not cancel the future while its thread still
+        # writes to the descriptor (`discard` waits for that write before closing it).
+        if self._pending is not None:
+            await asyncio.shield(self._pending)
+            self._pending = None
 
     async def _flush_buffer(self) -> None:
-        if self._pending is not None:
-            await self._pending
-            self._pending = None
-        if self._buffer:
-            data, self._buffer = bytes(self._buffer), bytearray()
-            self._pending = asyncio.get_running_loop().run_in_executor(None, self._write_batch, data)
+        await self._wait_pending()
+        if self._chunks:
+            chunks, self._chunks, self._buffered = self._chunks, [], 0
+            self._pending = asyncio.get_running_loop().run_in_executor(None, self._write_batch, chunks)
 
     async def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
         self.size += len(chunk)
-        self._buffer += chunk
-        if len(self._buffer) >= WRITE_BATCH:
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= WRITE_BATCH or len(self._chunks) >= 1024:
             await self._flush_buffer()
 
     async def finish(self) -> bytes:
         """Write what is left, close the file; returns the sha256 digest."""
         await self._flush_buffer()
-        if self._pending is not None:
-            await self._pending
-            self._pending = None
+        await self._wait_pending()
         self._close()
         return self._hash.digest()
 
     def write_all(self, data: bytes) -> bytes:
         """Synchronous variant for `store()` in actions."""
-        self._write_batch(data)
+        self._write_batch([data])
         self.size = len(data)
         self._close()
         return self._hash.digest()
@@ -199,15 +207,15 @@ class BlobWriter:
     def _close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._file.close()
+            os.close(self._fd)
 
     async def discard(self) -> None:
+        """Remove the temporary file (run shielded: it waits for a write still in progress)."""
         if self._pending is not None:
             try:
-                await asyncio.shield(self._pending)
-            except BaseException:  # noqa: BLE001 - the write may have failed; we remove it anyway
-                pass
-            self._pending = None
+                await asyncio.wait([self._pending])
+            finally:
+                self._pending = None
         self.discard_now()
 
     def discard_now(self) -> None:

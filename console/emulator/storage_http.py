@@ -55,6 +55,8 @@ async def upload(request: Request) -> Response:
         storage_id = await run_in_threadpool(service.commit_upload, writer, digest, content_type)
     except ClientDisconnect:
         return Response(status_code=400)  # nobody reads it
+    except OSError as error:  # disk full, data dir removed...
+        raise ApiError(500, "InternalServerError", f"Could not store the upload: {error.strerror or error}") from None
     finally:
         # A broken, refused or cancelled upload leaves nothing behind (no-op after the move).
         await asyncio.shield(writer.discard())

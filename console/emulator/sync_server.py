@@ -131,6 +131,7 @@ class SyncHub:
         self.sessions: dict[str, SessionRecord] = {}
         self.connections: set[SyncConnection] = set()
         self.runs_started = 0  # mutation/action runs actually executed (tests check replays)
+        self.internal_errors = 0  # unexpected exceptions in connection tasks
         self.manager.after_dispatch = self._fan_out_commit
 
     async def endpoint(self, websocket: WebSocket) -> None:
@@ -139,6 +140,9 @@ class SyncHub:
         self.connections.add(connection)
         try:
             await connection.serve()
+        except Exception:  # a bug: count it (tests assert none), never let it escape
+            self.internal_errors += 1
+            log.exception("sync connection failed")
         finally:
             self.connections.discard(connection)
 
@@ -455,7 +459,11 @@ class SyncConnection:
         self.closing = True
         for task in [*self._tasks, *self._action_tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._action_tasks, return_exceptions=True)
+        outcomes = await asyncio.gather(*self._tasks, *self._action_tasks, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                self.hub.internal_errors += 1
+                log.error("sync task failed", exc_info=outcome)
         self.hub.manager.unregister(self.query_set)
         self.query_set.clear()
         self.pending.clear()
@@ -540,7 +548,7 @@ class SyncConnection:
             if not isinstance(modification, dict):
                 raise FatalProtocolError("ModifyQuerySet: each modification must be an object")
             kind = modification.get("type")
-            query_id = _non_negative_int({"type": f"ModifyQuerySet {kind}", **modification}, "queryId")
+            query_id = _non_negative_int({**modification, "type": f"ModifyQuerySet {kind}"}, "queryId")
             if kind == "Add":
                 if query_id in present:
                     raise FatalProtocolError(f"ModifyQuerySet: duplicate query id {query_id}")
@@ -558,7 +566,7 @@ class SyncConnection:
         return adds, removes
 
     def _new_subscription(self, query_id: int, modification: dict) -> Subscription:
-        path = _udf_path({"type": "ModifyQuerySet Add", **modification})
+        path = _udf_path({**modification, "type": "ModifyQuerySet Add"})
         raw_args = modification.get("args")
         decoded = _decode_args(raw_args)
         args_key = json.dumps(raw_args, sort_keys=True, separators=(",", ":"))

@@ -40,12 +40,13 @@ class DocumentDetail(Vertical):
         else:
             header.append(f"{table}", style="bold")
             header.append(f"  {doc.get('_id')}", style="cyan")
-        self.query_one("#detail-header", Static).update(header)
+        self.query_one("#detail-header", Static).update(header, layout=False)
         options = self.query_one("#detail-fields", OptionList)
         highlighted = options.highlighted
         options.clear_options()
         if doc is None:
             return
+        rows = []
         for name in document_fields([doc]):
             if name not in doc:
                 continue
@@ -56,7 +57,8 @@ class DocumentDetail(Vertical):
             prompt.append_text(pretty(value, table_of_id=self.table_of_id))
             if name == "_creationTime":
                 prompt.append(f"  ({human_time(value)})", style="dim")
-            options.add_option(Option(prompt, id=name))
+            rows.append(Option(prompt, id=name))
+        options.add_options(rows)  # one layout, not one per field
         if options.option_count:
             options.highlighted = min(highlighted or 0, options.option_count - 1) if depth == 0 else 0
 

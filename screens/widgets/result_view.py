@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -52,12 +52,12 @@ class RunOutcome:
 # Value lines, lazily
 
 
-def value_lines(value: Any) -> Iterator[Text]:
-    """Pretty, typed lines (`12n`, `bytes(3) "AQID"`, ids marked) one at a time."""
-    yield from _lines(value, 0, None, False)
+def value_lines(value: Any, table_of_id: Callable[[int], str | None] | None = None) -> Iterator[Text]:
+    """Pretty, typed lines (`12n`, `bytes(3) "AQID"`, ids marked with their table) one at a time."""
+    yield from _lines(value, 0, None, False, table_of_id)
 
 
-def _lines(value: Any, depth: int, key: str | None, comma: bool) -> Iterator[Text]:
+def _lines(value: Any, depth: int, key: str | None, comma: bool, table_of_id=None) -> Iterator[Text]:
     pad = "  " * depth
     head = Text(pad)
     if key is not None:
@@ -68,19 +68,28 @@ def _lines(value: Any, depth: int, key: str | None, comma: bool) -> Iterator[Tex
         yield head + Text("{")
         last = len(value) - 1
         for position, (name, item) in enumerate(value.items()):
-            yield from _lines(item, depth + 1, name, position < last)
+            yield from _lines(item, depth + 1, name, position < last, table_of_id)
         yield Text(pad + "}" + tail)
     elif isinstance(value, list) and value:
         yield head + Text("[")
         last = len(value) - 1
         for position, item in enumerate(value):
-            yield from _lines(item, depth + 1, None, position < last)
+            yield from _lines(item, depth + 1, None, position < last, table_of_id)
         yield Text(pad + "]" + tail)
     else:
-        yield head + scalar_text(value) + Text(tail)
+        yield head + scalar_text(value, table_of_id) + Text(tail)
 
 
-def scalar_text(value: Any) -> Text:
+def _id_table(value: str, table_of_id) -> str | None:
+    if table_of_id is None:
+        return None
+    try:
+        return table_of_id(ids.decode_id(value)[0])
+    except ids.InvalidId:
+        return None
+
+
+def scalar_text(value: Any, table_of_id=None) -> Text:
     if value is None:
         return Text("null", style=STYLES["null"])
     if isinstance(value, bool):
@@ -102,7 +111,8 @@ def scalar_text(value: Any) -> Text:
         if len(value) > 2000:
             text.append(f" … ({len(value):,} characters)", style="dim")
         if ids.is_id(value):
-            text.append("  → Id", style="dim cyan")
+            table = _id_table(value, table_of_id)
+            text.append(f'  → Id<"{table}">' if table else "  → Id", style="dim cyan")
         return text
     if isinstance(value, dict):
         return Text("{}")
@@ -171,6 +181,7 @@ class ResultView(VerticalScroll):
         self._lines: Iterator[Text] | None = None
         self._shown: list[Text] = []
         self.has_more = False
+        self.table_of_id: Callable[[int], str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("No run yet. Choose a function, edit its arguments, press ctrl+r.", id="result-head")
@@ -184,7 +195,7 @@ class ResultView(VerticalScroll):
     def show(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
         self.query_one("#result-head", Static).update(self._head(outcome))
-        self._lines = value_lines(outcome.value) if outcome.status == "success" else None
+        self._lines = value_lines(outcome.value, self.table_of_id) if outcome.status == "success" else None
         self._shown = []
         self.has_more = False
         self.more()
@@ -240,7 +251,8 @@ class ResultView(VerticalScroll):
         }.get(outcome.status, ("?", "bold", outcome.status))
         text.append(f"{symbol} {label}  ", style=style)
         text.append(outcome.path, style="bold")
-        details = [d for d in (format_elapsed(outcome.elapsed), f"as {outcome.who}" if outcome.who else "",
+        who = {"admin": "as admin", "token": "with a token"}.get(outcome.who, outcome.who)
+        details = [d for d in (format_elapsed(outcome.elapsed), who,
                                format_size(outcome.size), outcome.live) if d]
         if details:
             text.append("  " + " · ".join(details), style="dim")

@@ -49,7 +49,7 @@ class StatusBar(Static):
         title = getattr(app, "section_title", "")
         if title:
             text.append(f"   {title}", style="bold reverse")
-        self.update(text)
+        self.update(text, layout=False)
 
 
 class ConnectionBanner(Horizontal):

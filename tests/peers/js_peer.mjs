@@ -69,3 +69,5 @@ try {
   await client.close();
   await other.close();
 }
+// Open keep-alive sockets would keep node alive for seconds more.
+process.exit(process.exitCode ?? 0);

@@ -392,13 +392,12 @@ class Database:
         if schema is not None:
             schema.check()
         with self._commit_lock:
-            if schema is not None and schema.export_json() == self._schema_text:
+            if (schema.export_json() if schema is not None else None) == self._schema_text:
                 return self.last_commit_ts  # unchanged (e.g. a restart): nothing to backfill or check
             writer = self._writer
             writer.execute("BEGIN IMMEDIATE")
-            created: list[store.TableInfo] = []
             try:
-                plan = self._plan_indexes(writer, schema, created)
+                plan = self._plan_indexes(writer, schema)
                 if schema is not None and schema.schema_validation:
                     self._validate_existing(writer, schema)
                 text = schema.export_json() if schema is not None else None
@@ -409,11 +408,9 @@ class Database:
                 ts = self._finish_commit(writer, {})
                 writer.execute("COMMIT")
             except BaseException:
+                # Tables reserved here stay reserved (invisible until a commit persists them):
+                # a concurrent transaction may already be inserting into one.
                 writer.execute("ROLLBACK")
-                for info in created:
-                    if not info.persisted:
-                        self._by_number.pop(info.number, None)
-                        self._by_name.pop(info.name, None)
                 raise
             for info, indexes in plan.values():
                 info.indexes = indexes
@@ -422,13 +419,12 @@ class Database:
             self._publish(Commit(ts, [], set(schema.tables) if schema else set(), schema_changed=True))
             return ts
 
-    def _plan_indexes(self, writer, schema, created) -> dict:
+    def _plan_indexes(self, writer, schema) -> dict:
         """Apply index changes in SQLite; returns {TableInfo: new indexes dict} to install on success."""
         plan = {}
         desired_by_table = {name: d.indexes for name, d in (schema.tables.items() if schema else [])}
         for name in desired_by_table:
-            if name not in self._by_name:
-                created.append(self._ensure_table(name))
+            self._ensure_table(name)
         for info in list(self._by_number.values()):
             desired = {i.name: i.fields for i in desired_by_table.get(info.name, [])}
             if info.is_system and info.name not in desired_by_table:
@@ -511,7 +507,7 @@ class Database:
 
     # -- bulk load ---------------------------------------------------------------------------
 
-    def bulk_insert(self, table: str, documents: Iterable[dict], *, batch: int = 20_000, system: bool = False,
+    def bulk_insert(self, table: str, documents: Iterable[dict], *, batch: int = 100_000, system: bool = False,
                     validate: bool = True, return_ids: bool = True) -> list[str] | int:
         """Insert many documents fast: one transaction per batch. Returns the ids (or the count)."""
         if table.startswith("_") != system:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 
 def install(deployment) -> None:
-    from console.emulator.system import cli, file_storage, frontend, scheduling
+    from console.emulator.system import cli, environment, file_storage, frontend, scheduling
 
-    for builder in (cli.modules, frontend.modules, scheduling.modules, file_storage.modules):
+    for builder in (cli.modules, frontend.modules, scheduling.modules, file_storage.modules, environment.modules):
         for module_path, functions in builder(deployment).items():
             for name, function in functions.items():
                 deployment.app.register(module_path, name, function)

@@ -15,6 +15,8 @@ MAX_DOCUMENT_DELETIONS = 4096
 MAX_TABLE_MAPPING = 1000
 HIDDEN_INDEXES = ("by_id", "by_creation_time")
 VISIBLE_SYSTEM_TABLES = ("_scheduled_jobs", "_file_storage")
+# The emulator stores the virtual tables directly; their IDs are the private tables' IDs.
+PRIVATE_NAMES = {"_scheduled_functions": "_scheduled_jobs", "_storage": "_file_storage"}
 SUCCESS = {"success": True}
 
 
@@ -109,11 +111,11 @@ def modules(deployment) -> dict:  # noqa: C901 - one closure per system function
 
     @query(args={"componentId": COMPONENT_ID})
     def get_table_mapping(ctx, args):
-        mapping = {
-            str(number): name
-            for number, name in sorted(db.table_mapping().items(), key=lambda item: int(item[0]))
-            if not name.startswith("_") or name in VISIBLE_SYSTEM_TABLES
-        }
+        mapping = {}
+        for number, name in sorted(db.table_mapping().items(), key=lambda item: int(item[0])):
+            name = PRIVATE_NAMES.get(name, name)  # Convex names the tables behind the virtual ones
+            if not name.startswith("_") or name in VISIBLE_SYSTEM_TABLES:
+                mapping[str(number)] = name
         return dict(list(mapping.items())[:MAX_TABLE_MAPPING])
 
     @query(args={"tableName": v.string(), "componentId": COMPONENT_ID})
@@ -238,6 +240,12 @@ def modules(deployment) -> dict:  # noqa: C901 - one closure per system function
     def site_url(ctx, args):
         return deployment.site_url
 
+    @query(args={"componentId": COMPONENT_ID})
+    def list_auth_providers(ctx, args):
+        from console.emulator.auth import list_auth_providers as provider_rows
+
+        return provider_rows(deployment)
+
     return {
         "_system/frontend/getTableMapping": {"default": get_table_mapping},
         "_system/frontend/tableSize": {"default": table_size, "sizeOfAllTables": size_of_all_tables},
@@ -251,4 +259,5 @@ def modules(deployment) -> dict:  # noqa: C901 - one closure per system function
         "_system/frontend/deleteDocuments": {"default": delete_documents},
         "_system/frontend/modules": {"list": modules_list, "argsValidator": args_validator},
         "_system/frontend/convexSiteUrl": {"default": site_url},
+        "_system/frontend/listAuthProviders": {"default": list_auth_providers},
     }

@@ -36,7 +36,7 @@ def _active_jobs(ctx):
 
 
 def modules(deployment) -> dict:
-    scheduler.ensure_tables(deployment.db)
+    scheduler.install(deployment)  # tables + ctx.scheduler, even before the executor starts
 
     @query(args={"paginationOpts": pagination_opts_validator, "udfPath": v.optional(v.string()),
                  "componentId": COMPONENT_ID})

@@ -161,3 +161,19 @@ def failingMutation(ctx, args):
 @mutation(args={})
 def scheduleFailures(ctx, args):
     return [ctx.scheduler.run_after(0, failingAction, {}), ctx.scheduler.run_after(0, failingMutation, {})]
+
+
+@internal_mutation(args={})
+def recordIdentity(ctx, args):
+    ctx.db.insert("identities", {"signedIn": ctx.auth.get_user_identity() is not None})
+
+
+@mutation(args={})
+def scheduleIdentityCheck(ctx, args):
+    assert ctx.auth.get_user_identity() is not None, "the caller must be signed in"
+    return ctx.scheduler.run_after(0, recordIdentity, {})
+
+
+@query(args={})
+def identities(ctx, args):
+    return [doc["signedIn"] for doc in ctx.db.query("identities").collect()]
