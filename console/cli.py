@@ -110,7 +110,13 @@ def run_console(argv: list[str]) -> int:
     return startup.main(argv) or 0
 
 
-COMMANDS = {"emulator": run_emulator, "token": run_token}
+def run_http(argv: list[str]) -> int:
+    from console import http_cli
+
+    return http_cli.main(argv) or 0
+
+
+COMMANDS = {"emulator": run_emulator, "token": run_token, "http": run_http}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             "Commands:\n"
             "  convex-console [options]    open the console (options below)\n"
             "  convex-console emulator     serve the local emulator (see `emulator --help`)\n"
-            "  convex-console token        decode, verify and mint JWTs (see `token --help`)\n",
+            "  convex-console token        decode, verify and mint JWTs (see `token --help`)\n"
+            "  convex-console http audit   audit HTTP actions for CORS mistakes (see `http --help`)\n",
             flush=True,
         )
         try:

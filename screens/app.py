@@ -46,7 +46,11 @@ SCREENS = {
     "schedules": ("screens.schedules", "SchedulesScreen"),
     "files": ("screens.files", "FilesScreen"),
     "auth": ("screens.auth", "AuthScreen"),
+    "http": ("screens.http", "HttpScreen"),
+    "http": ("screens.http", "HttpScreen"),
     "logs": ("screens.logs", "LogsScreen"),
+    "settings": ("screens.settings", "SettingsScreen"),
+    "settings": ("screens.settings", "SettingsScreen"),
     "connect": ("screens.connect", "ConnectScreen"),
 }
 
@@ -85,6 +89,12 @@ class ConsoleApp(App):
         Binding("q", "quit", "Quit", id="app.quit"),
         *[
             Binding(key, f"section('{mode}')", title, show=False, id=f"app.section.{mode}")
+            for mode, key, title in SECTIONS
+        ],
+        # alt+N works even while a text box (which takes plain digits) has the focus
+        *[
+            Binding(f"alt+{key}", f"section('{mode}')", title, show=False, priority=True,
+                    id=f"app.section-alt.{mode}")
             for mode, key, title in SECTIONS
         ],
     ]

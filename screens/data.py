@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Label, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
+from textual.lazy import Lazy
 from textual.worker import Worker
 
 from console import ids, values
@@ -85,6 +86,16 @@ class WriteDone(Message):
     table: str
 
 
+class IndexesTable(DataTable):
+    """The indexes pane (mounted lazily: it starts hidden)."""
+
+    def on_mount(self) -> None:
+        self.add_columns("name", "fields", "kind", "state")
+        screen = self.screen
+        if isinstance(screen, DataScreen) and screen.table is not None:
+            screen._show_indexes()
+
+
 def _prompt(info: TableInfo, flagged: bool) -> Text:
     text = Text()
     text.append(("⚠ " if flagged else "  "), style="bold yellow")
@@ -148,15 +159,12 @@ class DataScreen(ConsoleScreen):
                 with TabPane("Document", id="tab-document"):
                     yield DocumentDetail(id="detail")
                 with TabPane("Indexes", id="tab-indexes"):
-                    yield DataTable(id="indexes", cursor_type="row", zebra_stripes=True)
+                    yield Lazy(IndexesTable(id="indexes", cursor_type="row", zebra_stripes=True))
                 with TabPane("Schema", id="tab-schema"):
-                    with VerticalScroll():
-                        yield Static("", id="schema", markup=False)
+                    yield Lazy(VerticalScroll(Static("", id="schema", markup=False)))
 
     def on_mount(self) -> None:
         self.query_one(DocumentDetail).table_of_id = self.table_of_id
-        indexes = self.query_one("#indexes", DataTable)
-        indexes.add_columns("name", "fields", "kind", "state")
         self.watch(self.app, "connection_state", self._connection_changed, init=False)
         self.query_one("#grid", DocumentGrid).focus()
         if self.app.connection_state in ("connecting", "connected"):
@@ -319,11 +327,17 @@ class DataScreen(ConsoleScreen):
         if message.table != self.table:
             return
         self.indexes = message.indexes
-        pane = self.query_one("#indexes", DataTable)
+        self._show_indexes()
+
+    def _show_indexes(self) -> None:
+        found = self.query("#indexes")
+        if not found:  # mounted lazily; it calls back when it is there
+            return
+        pane = found.first(DataTable)
         pane.clear()
         pane.add_row("by_creation_time", "_creationTime", "default", "done")
         pane.add_row("by_id", "_id", "default", "done")
-        for index in message.indexes:
+        for index in self.indexes:
             state = index.backfill_state + (" (staged)" if index.staged else "")
             pane.add_row(index.name, index_fields_text(index.fields), index.kind, state)
 
@@ -394,7 +408,10 @@ class DataScreen(ConsoleScreen):
         self.query_one("#page-bar", Static).update(page_text, layout=False)
 
     def _show_schema(self) -> None:
-        widget = self.query_one("#schema", Static)
+        found = self.query("#schema")
+        if not found:  # mounted lazily; shown when its tab is
+            return
+        widget = found.first(Static)
         if self.table is None:
             widget.update("")
             return
@@ -550,6 +567,11 @@ class DataScreen(ConsoleScreen):
         tabs = self.query_one(TabbedContent)
         order = ["tab-document", "tab-indexes", "tab-schema"]
         tabs.active = order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        self.call_after_refresh(self._show_schema)
+        self.call_after_refresh(self._show_indexes)
 
     def action_copy_value(self) -> None:
         detail = self.query_one(DocumentDetail)

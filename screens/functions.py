@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -318,6 +318,7 @@ class FunctionsScreen(ConsoleScreen):
     def on_spec_loaded(self, message: SpecLoaded) -> None:
         self.entries = message.entries
         self.table_mapping = message.table_mapping
+        self.app.function_paths = [e.path for e in self.entries if not e.is_http]  # for the command palette
         tree = self.query_one(FunctionTree)
         tree.set_entries(message.entries)
         self.spec_loaded = True
@@ -393,6 +394,19 @@ class FunctionsScreen(ConsoleScreen):
         self._update_buttons()
         self.refresh_history()
         self._remember(last=entry.path)
+
+    def open_function(self, path: str) -> bool:
+        """Select a function by path (the command palette's "Run function: ..."); False if unknown."""
+        entry = next((e for e in self.entries if e.path == path), None)
+        if entry is None:
+            return False
+        tree = self.query_one(FunctionTree)
+        self.query_one("#fn-filter", Input).value = ""
+        tree.set_filter("")  # now, so the Changed message that follows does not rebuild the tree again
+        self.select_function(entry)
+        tree.select_path(path)
+        self.query_one(ArgsEditor).text_area.focus()
+        return True
 
     def _header(self, entry: FunctionEntry) -> Text:
         text = Text()
@@ -491,6 +505,11 @@ class FunctionsScreen(ConsoleScreen):
                 editor.show_error(str(error))
                 result.show(RunOutcome(entry.path, "invalid", error_message=f"{kind}: {error}", who=""))
                 return None
+        if not isinstance(args, dict):
+            message = f"Arguments must be an object like {{ name: 'value' }}, not {value_text(args, 40)}"
+            editor.show_error(message)
+            result.show(RunOutcome(entry.path, "invalid", error_message=message, who=""))
+            return None
         editor.show_error("")
         mode = self.run_as
         request = RunRequest(entry, args, mode)

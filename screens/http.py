@@ -35,7 +35,7 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 BODY_KINDS = [("JSON body", "json"), ("Text body", "text"), ("File body", "file"), ("No body", "none")]
 STATE_KEY = "http_saved"
 MAX_SAVED = 50
-VIEW_BYTES = 256 * 1024  # the response body shown; the rest is counted, not kept
+VIEW_BYTES = 64 * 1024  # the response body shown; the rest is counted, not kept
 MAX_FILE_BYTES = 20 << 20
 MARK = {True: "✓", False: "✗"}
 

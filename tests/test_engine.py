@@ -546,3 +546,20 @@ def test_scan_inside_a_transaction_that_rewrote_many_documents(db):
     asc, desc = db.write(body)[0]
     expected = [-1] * 250 + [n for n in range(250, 300) if n != 260] + [1000]
     assert asc == expected and desc == expected[::-1]
+
+
+def test_bulk_insert_many_batches_and_all_or_nothing(posts_db):
+    db = posts_db
+    docs = [{"author": f"a{i % 13}", "n": float(i)} for i in range(12_000)]
+    ids_ = db.bulk_insert("posts", docs, batch=5_000)
+    assert len(ids_) == 12_000 and db.read(lambda tx: tx.count("posts")) == 12_000
+    got = db.read(lambda tx: tx.collect(index_query("posts.by_author_and_n", [eq("author", "a3")])))
+    assert [d["n"] for d in got] == [float(i) for i in range(3, 12_000, 13)]
+    assert db.read(lambda tx: tx.get(ids_[-1]))["n"] == 11_999.0
+    bad = ({"author": "x", "n": 1.0} if i != 7_000 else {"_bad": 1} for i in range(8_000))
+    with pytest.raises(ConvexEngineError, match="underscore"):
+        db.bulk_insert("posts", bad, batch=5_000)
+    assert db.read(lambda tx: tx.count("posts")) == 12_000  # the first batch was rolled back too
+    assert len(db.read(lambda tx: tx.collect(index_query("posts.by_author", [eq("author", "x")])))) == 0
+    insert(db, "posts", {"author": "after"})  # the commit lock was released
+    assert db.bulk_insert("posts", []) == []

@@ -4,7 +4,6 @@ variables (round trip, validation, persistence, subscription invalidation)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 

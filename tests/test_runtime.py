@@ -10,7 +10,7 @@ import time
 import pytest
 
 from console.emulator.app import App, canonicalize_path, strip_path
-from console.emulator.engine import Database
+from console.emulator.engine import Database, Transaction
 from console.emulator.errors import ApiError
 from console.emulator.functions import (
     ConvexError,
@@ -161,6 +161,48 @@ def reshape(ctx, args):
     ctx.db.delete(args["id"])
     return {"patched": patched, "replaced": replaced, "normalized": normalized, "count": count,
             "storage": storage, "after": ctx.db.get(args["id"])}
+
+
+@query(args={})
+def rootLevels(ctx, args):
+    logging.debug("root debug %d", 1)
+    logging.info("root info")
+    logging.getLogger("tests.unconfigured.child").info("child info")
+    logging.warning("root warning")
+    return None
+
+
+@mutation(args={"n": v.number()})
+def addThenFailNested(ctx, args):
+    ctx.db.insert("items", {"n": args["n"]})
+    raise ConvexError("child failed")
+
+
+@mutation(args={})
+def parentCatchesChild(ctx, args):
+    kept = ctx.db.insert("items", {"n": 1.0})
+    try:
+        ctx.run_mutation("fns:addThenFailNested", {"n": 2.0})
+    except ConvexError as error:
+        caught = error.data
+    after = ctx.db.insert("items", {"n": 3.0})
+    return {"kept": kept, "after": after, "caught": caught}
+
+
+@mutation(args={})
+def addOther(ctx, args):
+    return ctx.db.insert("others", {"x": 1.0})
+
+
+@mutation(args={"name": v.string()})
+def scheduleByName(ctx, args):
+    return ctx.scheduler.run_after(0, args["name"], {})
+
+
+@action(args={"seconds": v.number()})
+def slowAction(ctx, args):
+    time.sleep(args["seconds"])
+    return "slept"
 
 
 class RecordingScheduler:
@@ -385,6 +427,59 @@ def test_scheduler_service_receives_canonical_path(db, app):
     assert before + 1000 <= ts_ms <= runner.clock.now_ms() + 1000
 
 
+def test_scheduling_a_missing_function_names_what_is_missing(db, app):
+    runner = FunctionRunner(db, app, services=Services(scheduler=RecordingScheduler()))
+    missing_function = runner.run("fns:scheduleByName", {"name": "fns:nope"}, identity=ADMIN)
+    assert ("Uncaught Error: Attempted to schedule function, but no exported function nope found in the "
+            "file: fns.js. Did you forget to export it?") in missing_function.error_message
+    missing_module = runner.run("fns:scheduleByName", {"name": "nowhere:fn"}, identity=ADMIN)
+    assert "Attempted to schedule function at nonexistent path: nowhere.js" in missing_module.error_message
+    assert runner.run("fns:scheduleByName", {"name": "fns:add"}, identity=ADMIN).value == "job-1"
+    runner.close()
+
+
+def test_wrap_tx_runs_in_the_functions_transaction(runner, db):
+    def mark_done(tx, run):
+        result = run(tx)
+        tx.insert("marks", {"for": result})
+        return result
+
+    outcome = runner.run("fns:add", {"n": 4.0}, identity=ADMIN, wrap_tx=mark_done)
+    assert outcome.ok, outcome.error_message
+    marks = db.read(lambda tx: tx.collect({"source": {"type": "FullTableScan", "tableName": "marks", "order": "asc"}, "operators": []}))
+    assert [m["for"] for m in marks] == [outcome.value]
+
+    def refuse(tx, run):
+        run(tx)
+        raise RuntimeError("job no longer pending")
+
+    failed = runner.run("fns:add", {"n": 5.0}, identity=ADMIN, wrap_tx=refuse)
+    assert failed.status == "error" and "job no longer pending" in failed.error_message
+    items = runner.run("fns:listAll", {}, identity=ADMIN).value
+    assert [item["n"] for item in items] == [4.0]  # the refused mutation committed nothing
+    action_outcome = runner.run("fns:work", {"n": 1.0}, identity=ADMIN, wrap_tx=mark_done)
+    assert action_outcome.status == "error" and "has no transaction" in action_outcome.error_message
+
+
+@pytest.mark.skipif(not hasattr(Transaction, "savepoint"), reason="engine Transaction has no savepoint() yet")
+def test_failed_nested_mutation_rolls_back_only_its_own_writes(runner):
+    outcome = runner.run("fns:parentCatchesChild", {}, identity=ADMIN)
+    assert outcome.ok, outcome.error_message
+    assert outcome.value["caught"] == "child failed"
+    items = runner.run("fns:listAll", {}, identity=ADMIN).value
+    assert sorted(item["n"] for item in items) == [1.0, 3.0]
+    assert {item["_id"] for item in items} == {outcome.value["kept"], outcome.value["after"]}
+
+
+def test_id_validation_sees_tables_created_after_the_first_call(runner):
+    item = add_item(runner)
+    assert runner.run("fns:get", {"id": item}, identity=ADMIN).ok
+    other = runner.run("fns:addOther", {}, identity=ADMIN)  # creates table `others` now
+    assert other.ok, other.error_message
+    wrong = runner.run("fns:get", {"id": other.value}, identity=ADMIN)
+    assert f'Found ID "{other.value}" from table `others`' in wrong.error_message
+
+
 def test_env_provider(runner):
     assert runner.run("fns:envValue", {}, identity=ADMIN).value == "hello"
 
@@ -452,6 +547,35 @@ def test_log_levels(runner):
     ]
 
 
+class ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_root_logger_info_and_debug_become_log_lines(runner):
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # Python's default, whatever the test run configured
+    seen_by_process = ListHandler()
+    root.addHandler(seen_by_process)
+    try:
+        outcome = runner.run("fns:rootLevels", {}, identity=ADMIN)
+        assert outcome.log_line_strings == [
+            "[DEBUG] root debug 1", "[INFO] root info", "[INFO] child info", "[WARN] root warning",
+        ]
+        # Outside the function nothing changed: the level, and what the process's handlers get.
+        assert root.level == logging.WARNING and not root.isEnabledFor(logging.INFO)
+        logging.info("outside info")
+        assert seen_by_process.messages == ["root warning"]
+    finally:
+        root.removeHandler(seen_by_process)
+        root.setLevel(level)
+
+
 def test_print_outside_functions_is_untouched(runner, capsys):
     print("outside a function")
     assert "outside a function" in capsys.readouterr().out
@@ -485,6 +609,18 @@ async def test_run_async(runner):
     ])
     assert [r.value for r in results] == ["a0", "a1", "a2", "a3"]
     assert all(len(r.log_lines) == 3 for r in results)
+
+
+async def test_run_async_keeps_queries_moving_behind_a_slow_action(runner):
+    item = add_item(runner)
+    slow = asyncio.ensure_future(runner.run_async("fns:slowAction", {"seconds": 1.0}, identity=ADMIN))
+    started = time.perf_counter()
+    results = await asyncio.gather(*[runner.run_async("fns:get", {"id": item}, identity=ADMIN) for _ in range(50)])
+    assert all(r.ok and r.value["_id"] == item for r in results)
+    assert not slow.done() and time.perf_counter() - started < 1.0
+    assert (await slow).value == "slept"
+    with pytest.raises(ApiError):  # a malformed path raises through the worker thread
+        await runner.run_async("bad path:x", {}, identity=ADMIN)
 
 
 # ---------------------------------------------------------------------------

@@ -263,9 +263,15 @@ async def test_unreachable_deployment_shows_banner_and_stays_usable():
         await until(pilot, lambda: app.connection_state == "unreachable")
         await pilot.press("9")
         assert app.current_mode == "connect"
-        await pilot.press("question_mark")
+        app.screen.query_one("#form-name").focus()
+        await pilot.press("1")  # a text box takes the digit...
+        assert app.current_mode == "connect" and app.screen.query_one("#form-name").value == "1"
+        await pilot.press("alt+1")  # ...alt+digit still switches section
+        assert app.current_mode == "data"
+        await pilot.press("9")
+        await pilot.press("f1")  # the text box still has the focus: f1, not ?
         assert type(app.screen).__name__ == "HelpScreen"
-        await pilot.press("escape", "1")
+        await pilot.press("escape", "alt+1")
         assert app.current_mode == "data" and app.is_running
 
 
@@ -341,3 +347,27 @@ async def test_connect_screen_adds_tests_and_uses_a_profile(big_emulator, privat
         await until(pilot, lambda: app.current_mode == "data" and getattr(app.screen, "tables", None)
                     and app.connection_state == "connected")
         assert "posts" in app.table_names and app.origin == "profile emu"
+
+
+async def test_indexes_and_schema_panes(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "posts")
+        await pilot.press("v")
+        await until(pilot, lambda: screen.query("#indexes") and screen.query_one("#indexes").row_count >= 5)
+        indexes = screen.query_one("#indexes")
+        rows = {indexes.get_row_at(i)[0]: indexes.get_row_at(i) for i in range(indexes.row_count)}
+        assert rows["by_author_and_published"][1] == "authorId, published" and rows["by_author"][3] == "done"
+        await pilot.press("v")
+        await until(pilot, lambda: screen.query("#schema") and "defineTable" in str(screen.query_one("#schema").render()))
+        schema = str(screen.query_one("#schema").render())
+        assert 'authorId: v.id("users"),' in schema and '.index("by_author", ["authorId"])' in schema
+        # sort by an index, descending, through the filter editor
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, FilterEditor))
+        app.screen.query_one("#index-select").value = "by_published"
+        app.screen.query_one("#order-select").value = "desc"
+        await pilot.press("f2")
+        await until(pilot, lambda: screen.spec.index == "by_published" and not screen.page_loading)
+        published = [doc["published"] for doc in screen.query_one(DocumentGrid).docs.values()]
+        assert published[0] is True and published == sorted(published, reverse=True)

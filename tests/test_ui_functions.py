@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from console import values
 from console.client import DeploymentClient
 from console.connection import Connection
 from console.sessions import Settings
@@ -94,6 +93,12 @@ async def test_spec_tree_filter_types_and_skeleton(emulator, private_config):
         # The placeholder is refused locally, at its path, without calling the deployment.
         outcome = await run_and_wait(pilot, screen)
         assert outcome.status == "invalid" and ".id" in outcome.error_message and "placeholder" in outcome.error_message
+        # The command palette's entry point: open a function by path.
+        assert "users:viewer" in app.function_paths
+        assert screen.open_function("users:viewer") and not screen.open_function("nope:nothing")
+        await until(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data is not None
+                    and tree.cursor_node.data.path == "users:viewer" and len(tree.visible_entries) > 3)
+        assert screen.entry.path == "users:viewer" and screen.query_one("#fn-filter").value == ""
         # HTTP routes from the spec are listed apart and point to the HTTP screen.
         routes = [e for e in tree.entries if e.is_http]
         assert routes and all(e.module == "HTTP routes" and e.label().plain.startswith("H ") for e in routes)
@@ -131,11 +136,14 @@ async def test_run_as_admin_with_json5_args_and_local_errors(emulator, private_c
         editor.set_text("{ limit: 2n }")
         outcome = await run_and_wait(pilot, screen)
         assert "written 2, without n" in outcome.error_message
+        editor.set_text("[1, 2]")
+        outcome = await run_and_wait(pilot, screen)
+        assert outcome.status == "invalid" and "expected" in outcome.error_message
         # Moving to another function and back keeps what was typed.
         await choose(pilot, screen, "posts:get")
         assert "limit" not in editor.text
         await choose(pilot, screen, "posts:list")
-        assert editor.text == "{ limit: 2n }"
+        assert editor.text == "[1, 2]"
 
 
 async def test_form_view_for_flat_args(emulator, private_config):
@@ -403,3 +411,18 @@ async def test_production_mutations_ask_first(emulator, private_config):
         view = screen.query_one(ResultView)
         await until(pilot, lambda: view.outcome is not None)
         assert view.outcome.status == "success" and view.outcome.value == 1.0
+
+
+async def test_switching_deployment_runs_on_the_new_one(emulator_factory, private_config):
+    first, second = emulator_factory(seed=0), emulator_factory(seed=0)
+    app = make_app(first, private_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_functions(pilot, app)
+        await choose(pilot, screen, "counters:increment")
+        screen.query_one(ArgsEditor).set_text("{name: 'n', by: 5}")
+        assert (await run_and_wait(pilot, screen)).value == 5.0
+        await app.use_connection(connect(second), "test")  # every section starts again
+        screen = await open_functions(pilot, app)
+        await choose(pilot, screen, "counters:increment")
+        screen.query_one(ArgsEditor).set_text("{name: 'n', by: 5}")
+        assert (await run_and_wait(pilot, screen)).value == 5.0  # a fresh counter: the second deployment

@@ -152,7 +152,7 @@ def test_http_screen_snapshot(snap_compare, emulator_factory, private_config):
         await until(pilot, lambda: isinstance(app.screen, HttpScreen) and app.screen.routes)
         screen = app.screen
         await pilot.press("f3")
-        await until(pilot, lambda: screen.report is not None)
+        await until(pilot, lambda: screen.report is not None and app.connection_state == "connected")
         app.connection = dataclasses.replace(app.connection, url=FIXED_URL, site_url=FIXED_SITE)
         screen.query_one(StatusBar)._refresh_text()
         screen._show_top()
@@ -180,7 +180,8 @@ async def test_settings_env_vars_add_reveal_edit_remove(emulator, private_config
         await pilot.pause()
         assert "invalid" in str(modal.query_one("#env-problem", Static).render())
         modal.query_one("#env-name", Input).value = "API_KEY"
-        await pilot.click("#env-save")
+        modal.query_one("#env-value", Input).focus()
+        await pilot.press("enter")  # a second click this soon would be a double click
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.click("#confirm")
         await until(pilot, lambda: app.screen is screen and "API_KEY" in screen.variables)
@@ -218,11 +219,12 @@ def test_settings_screen_snapshot(snap_compare, emulator_factory, private_config
     app = make_app(connect(emulator), private_config, "settings")
 
     async def run_before(pilot) -> None:
-        await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and app.screen.version and app.screen.variables)
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen) and app.screen.version and app.screen.variables
+                    and app.connection_state == "connected")
         screen = app.screen
-        table = screen.query_one("#settings-env", DataTable)
-        table.move_cursor(row=1)
-        await pilot.press("v")  # reveal one of the two
+        screen.revealed = {"CLERK_JWT_ISSUER_DOMAIN"}  # one of the two revealed
+        screen._show_env()
+        screen.query_one("#settings-env", DataTable).move_cursor(row=1)
         app.connection = Connection.create(FIXED_URL, admin_key="convex-console|" + "0" * 60, kind="emulator",
                                            site_url=FIXED_SITE)
         screen.query_one(StatusBar)._refresh_text()

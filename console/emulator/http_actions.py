@@ -13,6 +13,7 @@ port (PROTOCOL §7), as Convex does.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any, Iterator
 
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +36,9 @@ from console.emulator.identity import Identity
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 _BODYLESS = ("GET", "HEAD", "OPTIONS")
+_WANTED_HEADERS = (b"content-length", b"authorization", b"transfer-encoding")
+_ANONYMOUS = Identity.anonymous()
+HANDLER_THREADS = 32
 NOT_A_ROUTER = "The default export of `convex/http.js` is not a Router."
 
 
@@ -80,11 +84,11 @@ class HttpAuth:
         return self._identity.user_attributes
 
 
-async def _identity_for(request: StarletteRequest, deployment) -> tuple[Identity, str | None]:
+async def _identity_for(header: str, deployment) -> tuple[Identity, str | None]:
     from console.emulator.admin import parse_authorization
 
     try:
-        token = parse_authorization(request.headers.get("authorization"), {})
+        token = parse_authorization(header, {})
         if token.kind == "user":
             return await _verify_bearer(token.secret or "", deployment), None
         return deployment.admin_auth.identity_for(token), None
@@ -115,13 +119,6 @@ def _body_chunks(request: StarletteRequest, loop: asyncio.AbstractEventLoop) -> 
         yield chunk
 
 
-def _has_body(request: StarletteRequest) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return "transfer-encoding" in request.headers or request.method not in _BODYLESS
-
-
 async def _drain(request: StarletteRequest, limit: int = 4 * MAX_BODY_BYTES) -> None:
     seen = 0
     try:
@@ -134,6 +131,15 @@ async def _drain(request: StarletteRequest, limit: int = 4 * MAX_BODY_BYTES) -> 
 
 
 # --- serving ----------------------------------------------------------------------------------
+
+
+def _executor(deployment) -> concurrent.futures.ThreadPoolExecutor:
+    """Handlers run on their own pool (cheaper to reach than anyio's, and sized apart from it)."""
+    executor = deployment.extras.get("http_actions_executor")
+    if executor is None:
+        executor = deployment.extras["http_actions_executor"] = concurrent.futures.ThreadPoolExecutor(
+            max_workers=HANDLER_THREADS, thread_name_prefix="convex-http")
+    return executor
 
 
 def _too_large() -> StarletteResponse:
@@ -155,7 +161,7 @@ def _error_response(outcome) -> StarletteResponse:
 
 def _site_url(deployment, request: StarletteRequest, path: str) -> str:
     base = deployment.site_url or str(request.base_url).rstrip("/")
-    query = request.url.query
+    query = request.scope.get("query_string", b"").decode("latin-1")
     return f"{base}{path}" + (f"?{query}" if query else "")
 
 
@@ -188,19 +194,25 @@ async def serve(request: StarletteRequest, deployment, path: str) -> StarletteRe
     if match is None:
         return PlainTextResponse(f"No HttpAction routed for {path}", status_code=404)
     handler, method, route_path = match
-    declared = request.headers.get("content-length", "")
+    scope = request.scope
+    wanted = {k: v for k, v in scope["headers"] if k in _WANTED_HEADERS}
+    declared = wanted.get(b"content-length", b"").strip()
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         await _drain(request)
         return _too_large()
-    identity, auth_error = await _identity_for(request, deployment)
+    if b"authorization" in wanted:
+        identity, auth_error = await _identity_for(wanted[b"authorization"].decode("latin-1"), deployment)
+    else:
+        identity, auth_error = _ANONYMOUS, None
     loop = asyncio.get_running_loop()
-    chunks = _body_chunks(request, loop) if _has_body(request) else ()
-    http_request = Request(request.method, _site_url(deployment, request, path),
-                           Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw),
-                           chunks)
+    has_body = declared not in (b"", b"0") if declared else (
+        b"transfer-encoding" in wanted or request.method not in _BODYLESS)
+    chunks = _body_chunks(request, loop) if has_body else ()
+    http_request = Request(request.method, _site_url(deployment, request, path), Headers.from_raw(scope["headers"]), chunks)
     state: dict = {}
-    outcome = await run_in_threadpool(
-        _run_handler, deployment, handler, http_request, identity, auth_error, f"{method} {route_path}", state
+    outcome = await loop.run_in_executor(
+        _executor(deployment), _run_handler, deployment, handler, http_request, identity, auth_error,
+        f"{method} {route_path}", state,
     )
     if state.get("too_large"):
         await _drain(request)

@@ -48,7 +48,8 @@ class CorsMiddleware:
         return getattr(self.app, name)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith("/http/"):
+            # HTTP actions answer for their own CORS, as on Convex: hiding their mistakes helps no one.
             return await self.app(scope, receive, send)
         headers = {k: v for k, v in scope["headers"] if k in (b"origin", b"access-control-request-method", b"access-control-request-headers")}
         origin = headers.get(b"origin")
@@ -122,7 +123,8 @@ def auth_token(request: Request):
     from console.emulator.admin import parse_authorization
 
     header = request.headers.get("authorization")
-    return parse_authorization(header, request.query_params if header is None else {})
+    no_query = header is not None or not request.scope.get("query_string")
+    return parse_authorization(header, {} if no_query else request.query_params)
 
 
 async def identity_for(request: Request, token):
@@ -544,15 +546,15 @@ async def _stream_logs(request: Request, *, structured: bool) -> Response:
 
 def routes(deployment) -> list[Route]:
     post = ["POST"]
-    return [
+    return [  # the function endpoints first: the router tries the routes in order
+        Route("/api/query", _udf_handler("query"), methods=post),
+        Route("/api/mutation", _udf_handler("mutation"), methods=post),
+        Route("/api/action", _udf_handler("action"), methods=post),
+        Route("/api/query", query_get, methods=["GET"]),
         Route("/", root, methods=["GET"]),
         Route("/version", version, methods=["GET"]),
         Route("/instance_name", instance_name, methods=["GET"]),
         Route("/instance_version", version, methods=["GET"]),
-        Route("/api/query", _udf_handler("query"), methods=post),
-        Route("/api/query", query_get, methods=["GET"]),
-        Route("/api/mutation", _udf_handler("mutation"), methods=post),
-        Route("/api/action", _udf_handler("action"), methods=post),
         Route("/api/function", _udf_handler(None, admin_only=True), methods=post),
         Route("/api/run/{identifier:path}", run_by_url_path, methods=post),
         Route("/api/query_batch", query_batch, methods=post),

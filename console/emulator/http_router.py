@@ -135,10 +135,27 @@ class Headers(Mapping[str, str]):
     """Case-insensitive, read-only headers; repeated headers are joined with ", " as fetch does."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: dict[str, str] = {}
-        for name, value in pairs:
-            key = name.lower()
-            self._items[key] = f"{self._items[key]}, {value}" if key in self._items else value
+        self._raw: Any = None
+        self._built: dict[str, str] | None = None
+        self._pairs = pairs
+
+    @classmethod
+    def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> "Headers":
+        """From ASGI's lower-cased byte pairs, decoded on first use."""
+        headers = cls(())
+        headers._raw = raw
+        return headers
+
+    @property
+    def _items(self) -> dict[str, str]:
+        if self._built is None:
+            pairs = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw) if self._raw is not None else self._pairs
+            items: dict[str, str] = {}
+            for name, value in pairs:
+                key = name.lower()
+                items[key] = f"{items[key]}, {value}" if key in items else value
+            self._built = items
+        return self._built
 
     def __getitem__(self, name: str) -> str:
         return self._items[name.lower()]
@@ -247,9 +264,11 @@ class Response:
         if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
             raise ValueError(f"Response status {status!r} is not in the range 200 to 599")
         self.status = status
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        pairs = headers.items() if hasattr(headers, "items") else (headers or ())
         self.header_pairs: list[tuple[str, str]] = [(str(k), str(v)) for k, v in pairs]
-        if isinstance(body, str):
+        if body is None or type(body) is bytes:
+            pass
+        elif isinstance(body, str):
             self._default_type("text/plain;charset=UTF-8")
             body = body.encode("utf-8")
         elif isinstance(body, (bytearray, memoryview)):

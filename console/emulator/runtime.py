@@ -9,14 +9,13 @@ log lines. Every run is appended to the execution log (`executions.py`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
-import functools
 import json
 import logging
 import math
 import os
-import secrets
+import queue
+import random
 import sys
 import threading
 import time
@@ -107,6 +106,16 @@ class _Failure(Exception):
 
 
 _current_sink: contextvars.ContextVar["_LogSink | None"] = contextvars.ContextVar("convex_log_sink", default=None)
+_current_execution: contextvars.ContextVar["_Execution | None"] = contextvars.ContextVar(
+    "convex_execution", default=None)
+
+
+def current_execution():
+    """The execution running in this thread (an opaque, weak-referenceable object), or None.
+
+    Services use it to tell calls from one action apart (e.g. the scheduler's per-call limits).
+    """
+    return _current_execution.get()
 
 
 class _LogSink:
@@ -212,9 +221,40 @@ class _RoutingHandler(logging.Handler):
 _install_lock = threading.Lock()
 _handler = _RoutingHandler()
 
+# Records below a logger's level (e.g. `logging.info` with the root logger at its default
+# WARNING) are dropped before any handler sees them. Inside a function they become log lines,
+# as `console.info`/`console.debug` do in Convex; outside one, nothing changes.
+_logger_is_enabled_for = logging.Logger.isEnabledFor
+_logger_handle = logging.Logger.handle
+
+
+def _is_enabled_for(self: logging.Logger, level: int) -> bool:
+    if _logger_is_enabled_for(self, level):
+        return True
+    return (_current_sink.get() is not None and not self.disabled
+            and self.manager.disable < level)
+
+
+def _handle(self: logging.Logger, record: logging.LogRecord):
+    if _current_sink.get() is None or _logger_is_enabled_for(self, record.levelno):
+        return _logger_handle(self, record)
+    # Below this logger's level: only the function's log sees it, not the process's handlers.
+    if not self.disabled and self.filter(record):
+        _handler.handle(record)
+    return None
+
+
+def _capture_below_level() -> None:
+    if logging.Logger.isEnabledFor is not _is_enabled_for:
+        logging.Logger.isEnabledFor = _is_enabled_for
+        logging.Logger.handle = _handle
+
 
 def install_log_capture() -> None:
     """Idempotent: route stdout/stderr and logging to the running function's sink."""
+    if (isinstance(sys.stdout, _StreamRouter) and isinstance(sys.stderr, _StreamRouter)
+            and _handler in logging.root.handlers):
+        return  # already in place (checked on every run: tests and tools swap sys.stdout)
     with _install_lock:
         if not isinstance(sys.stdout, _StreamRouter):
             sys.stdout = _StreamRouter(sys.stdout, "LOG")
@@ -223,6 +263,7 @@ def install_log_capture() -> None:
         root = logging.getLogger()
         if _handler not in root.handlers:
             root.addHandler(_handler)
+        _capture_below_level()
 
 
 # ---------------------------------------------------------------------------
@@ -266,6 +307,21 @@ def _error_text(error: BaseException) -> str:
 # ---------------------------------------------------------------------------
 # One execution
 
+# Request and execution ids only need to be unique, not secret: a seeded PRNG avoids a
+# `getrandom` syscall per id, which releases the GIL in the middle of a short query.
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def _new_request_id() -> str:
+    return f"{_ids.getrandbits(64):016x}"
+
+
+def _new_execution_id() -> str:
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
+
+
 
 class _Execution:
     """State of one function execution, used by the ctx objects of functions.py."""
@@ -277,7 +333,7 @@ class _Execution:
         self.identity = identity
         self.udf_type = udf_type
         self.request_id = request_id
-        self.execution_id = str(uuid.uuid4())
+        self.execution_id = _new_execution_id()
         self.sink = sink
         self.caller = caller
         self.parent_execution_id = parent_execution_id
@@ -322,9 +378,9 @@ class _Execution:
 
     def resolve_schedule_target(self, function) -> str:
         path = _reference_path(function)
-        if path not in self.runner.app.functions:
-            module = path.rpartition(":")[0]
-            raise ConvexEngineError(f"Attempted to schedule function at nonexistent path: {module}")
+        problem = schedule_target_problem(self.runner.app, path)
+        if problem:
+            raise ConvexEngineError(problem)
         return path
 
     def run_nested(self, function, args, kind: str):
@@ -336,8 +392,16 @@ class _Execution:
         child = _Execution(self.runner, target, self.identity, target.udf_type, self.request_id,
                            self.sink, self.caller, self.execution_id)
         child.tx = self.tx
-        ctx = MutationCtx(child) if target.udf_type == "mutation" else QueryCtx(child)
-        return self.runner._finish_value(target, target.handler(ctx, args))
+        if target.udf_type != "mutation":
+            return self.runner._finish_value(target, target.handler(QueryCtx(child), args))
+        savepoint = getattr(self.tx, "savepoint", None)
+        mark = savepoint() if savepoint is not None else None
+        try:
+            return self.runner._finish_value(target, target.handler(MutationCtx(child), args))
+        except BaseException:
+            if mark is not None:  # as in Convex, a failed child's writes are undone, the parent's kept
+                self.tx.rollback_to(mark)
+            raise
 
     def run_from_action(self, function, args, kind: str):
         """`ctx.run_*` in an action: the target runs as its own top-level transaction."""
@@ -355,6 +419,17 @@ class _Execution:
         message = outcome.error_message or ""
         prefix = f"[Request ID: {outcome.request_id}] Server Error\n"
         raise FunctionCallError(message[len(prefix):] if message.startswith(prefix) else message)
+
+
+def schedule_target_problem(app: App, canonical: str) -> str | None:
+    """Convex's message for scheduling a function that does not exist (None when it does)."""
+    if canonical in app.functions:
+        return None
+    module, _, name = canonical.rpartition(":")
+    if any(function.module == module for function in app.functions.values()):
+        return (f"Attempted to schedule function, but no exported function {name} found in the file: "
+                f"{module}. Did you forget to export it?")
+    return f"Attempted to schedule function at nonexistent path: {module}"
 
 
 def _reference_path(function) -> str:
@@ -375,6 +450,81 @@ def _reference_path(function) -> str:
 
 
 # ---------------------------------------------------------------------------
+# The worker threads behind run_async
+
+
+class _WorkerPool:
+    """Threads that run functions for the event loop: one SimpleQueue, results handed back with
+    `loop.call_soon_threadsafe`. Cheaper per call than `run_in_executor` (no concurrent Future,
+    no condition variables, no chained callbacks), which is most of the cost of a short query.
+
+    A thread is started when a job arrives and no thread is idle (up to `max_workers`), so a long
+    action never holds up the queries behind it while threads are left.
+    """
+
+    def __init__(self, max_workers: int, name: str):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._max_workers = max_workers
+        self._name = name
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn, args: tuple, kwargs: dict) -> asyncio.Future:
+        if self._closed:
+            raise RuntimeError("the function runner is closed")
+        future = loop.create_future()
+        context = contextvars.copy_context()  # as run_in_executor does not, but to_thread does
+        with self._lock:
+            start = self._idle <= 0 and len(self._threads) < self._max_workers
+            if start:
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+            else:
+                self._idle -= 1  # this job takes one idle thread
+        self._jobs.put((loop, future, context, fn, args, kwargs))
+        if start:
+            thread.start()
+        return future
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            loop, future, context, fn, args, kwargs = job
+            try:
+                result, error = context.run(fn, *args, **kwargs), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+                result, error = None, exc
+            with self._lock:
+                self._idle += 1
+            try:
+                loop.call_soon_threadsafe(_resolve, future, result, error)
+            except RuntimeError:  # the loop closed while the function ran
+                pass
+            del job, loop, future, context, fn, args, kwargs, result, error
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            count = len(self._threads)
+        for _ in range(count):
+            self._jobs.put(None)
+
+
+def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+# ---------------------------------------------------------------------------
 # The runner
 
 
@@ -387,23 +537,40 @@ class FunctionRunner:
         self.env_provider = env_provider if env_provider is not None else dict
         self.clock = clock or getattr(db, "clock", None) or WallClock()
         self.executions = executions or ExecutionLog()
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="convex-fn")
+        self._workers = _WorkerPool(max_workers, "convex-fn")
+        # {number: name} for id validation, refreshed on a miss and when a commit touches a new table.
+        self._table_mapping: dict[int, str] = {}
+        self._table_names: set[str] = set()
+        self._unsubscribe = None
+        add_listener = getattr(db, "add_commit_listener", None)
+        if add_listener is not None:
+            self._unsubscribe = add_listener(self._on_commit)
         install_log_capture()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._workers.close()
+        if callable(self._unsubscribe):
+            self._unsubscribe()
 
     async def run_async(self, path: str, args: dict, **kwargs) -> Outcome:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self.run, path, args, **kwargs))
+        """`run` on one of the runner's worker threads (the event loop stays free)."""
+        return await self._workers.submit(asyncio.get_running_loop(), self.run, (path, args), kwargs)
 
     def run(self, path: str, args: Any, *, identity: Identity, expected_type: str | None = None,
             caller: str = "http", request_id: str | None = None, parent_execution_id: str | None = None,
-            allow_internal: bool = False) -> Outcome:
-        """Run the function at `path`. Raises ApiError(400) only for a malformed path."""
+            allow_internal: bool = False, wrap_tx=None) -> Outcome:
+        """Run the function at `path`. Raises ApiError(400) only for a malformed path.
+
+        `wrap_tx(tx, run) -> result`: for a query or mutation, called inside the function's
+        transaction instead of `run(tx)` (which runs the function and returns its value), so the
+        caller can read and write in that same transaction, before and after the function (e.g. the
+        scheduler commits a job's `success` atomically with the job's mutation). It runs again if
+        the mutation is retried; an exception it raises fails the run like one from the function.
+        An action has no transaction: giving `wrap_tx` for one is an error outcome.
+        """
         install_log_capture()
         canonical = canonicalize_path(path)
-        request_id = request_id or secrets.token_hex(8)
+        request_id = request_id or _new_request_id()
         started = time.perf_counter()
         function = self.app.functions.get(canonical)
         udf_type = function.udf_type if function else (expected_type or "query")
@@ -418,7 +585,7 @@ class FunctionRunner:
             self._check_access(canonical, function, identity, allow_internal)
             self._check_type(function, expected_type)
             self._check_args(function, args)
-            outcome.value, outcome.commit_ts, outcome.read_set = self._execute(execution, args)
+            outcome.value, outcome.commit_ts, outcome.read_set = self._execute(execution, args, wrap_tx)
         except _Failure as failure:
             self._fail(outcome, failure.message + "\n")
         except ConvexError as error:
@@ -473,46 +640,64 @@ class FunctionRunner:
         return None
 
     def _table_name_of(self, table_number: int) -> str | None:
-        found = self.db.table_mapping().get(table_number)
+        mapping = self._table_mapping
+        found = mapping.get(table_number)
+        if found is None:
+            mapping = self._table_mapping = self.db.table_mapping()
+            self._table_names = set(mapping.values())
+            found = mapping.get(table_number)
         if found is None and hasattr(self.db, "_table_name_of"):
             # A table created by the running transaction is not in the committed mapping yet.
             found = self.db._table_name_of(table_number)
         return found
 
+    def _on_commit(self, commit) -> None:
+        """Drop the cached table mapping when a commit touches a table it does not know."""
+        tables = getattr(commit, "tables", None)
+        if tables is None or not self._table_names.issuperset(tables):
+            self._table_mapping = {}
+
     # -- running
-    def _execute(self, execution: _Execution, args: dict):
+    def _execute(self, execution: _Execution, args: dict, wrap_tx=None):
         function = execution.function
+        if function.udf_type == "action":
+            if wrap_tx is not None:
+                raise _Failure(f"{function.path} is an action: it has no transaction to run in")
+            return self._run_action(execution, args), None, None
+        ctx_class = QueryCtx if function.udf_type == "query" else MutationCtx
+
+        def body(tx):
+            return self._run_in_tx(execution, tx, args, ctx_class)
+
+        in_tx = body if wrap_tx is None else (lambda tx: wrap_tx(tx, body))
         if function.udf_type == "query":
-            def read(tx):
-                value = self._run_in_tx(execution, tx, args, QueryCtx)
-                return value, tx.read_set
-            value, read_set = self.db.read(read)
+            value, read_set = self.db.read(lambda tx: (in_tx(tx), tx.read_set))
             return value, None, read_set
-        if function.udf_type == "mutation":
-            value, commit_ts = self.db.write(lambda tx: self._run_in_tx(execution, tx, args, MutationCtx))
-            return value, commit_ts, None
-        return self._run_action(execution, args), None, None
+        value, commit_ts = self.db.write(in_tx)
+        return value, commit_ts, None
 
     def _run_in_tx(self, execution: _Execution, tx, args: dict, ctx_class):
         execution.sink.reset()  # a retried mutation logs only its last attempt
         execution.paginated = 0
         execution.tx = tx
-        token = _current_sink.set(execution.sink)
+        tokens = _current_sink.set(execution.sink), _current_execution.set(execution)
         try:
             result = execution.function.handler(ctx_class(execution), args)
             return self._finish_value(execution.function, result)
         finally:
             execution.sink.flush()
-            _current_sink.reset(token)
+            _current_sink.reset(tokens[0])
+            _current_execution.reset(tokens[1])
 
     def _run_action(self, execution: _Execution, args: dict):
-        token = _current_sink.set(execution.sink)
+        tokens = _current_sink.set(execution.sink), _current_execution.set(execution)
         try:
             result = execution.function.handler(ActionCtx(execution), args)
             return self._finish_value(execution.function, result)
         finally:
             execution.sink.flush()
-            _current_sink.reset(token)
+            _current_sink.reset(tokens[0])
+            _current_execution.reset(tokens[1])
 
     def _finish_value(self, function: RegisteredFunction, result: Any) -> Any:
         if isinstance(result, Query):
@@ -592,7 +777,7 @@ class FunctionRunner:
                         request_id: str | None = None) -> Outcome:
         """Run `handler(ctx, request)` with an action ctx; logged as an HttpAction `route`."""
         install_log_capture()
-        request_id = request_id or secrets.token_hex(8)
+        request_id = request_id or _new_request_id()
         started = time.perf_counter()
         on_line = self._progress_callback(route, "http_action", request_id)
         sink = _LogSink(self.clock, on_line)
@@ -600,7 +785,7 @@ class FunctionRunner:
         on_line.execution = execution
         outcome = Outcome(status="success", udf_type="http_action", path=route, request_id=request_id,
                           execution_id=execution.execution_id)
-        token = _current_sink.set(sink)
+        tokens = _current_sink.set(sink), _current_execution.set(execution)
         try:
             outcome.value = handler(ActionCtx(execution), request)
         except ConvexError as error:
@@ -610,7 +795,8 @@ class FunctionRunner:
             self._fail(outcome, self._uncaught(error))
         finally:
             sink.flush()
-            _current_sink.reset(token)
+            _current_sink.reset(tokens[0])
+            _current_execution.reset(tokens[1])
         outcome.log_lines = list(sink.lines)
         outcome.duration = time.perf_counter() - started
         self._record(outcome, execution)

@@ -56,8 +56,6 @@ COMPLETED_INDEX = "by_completed"  # [completedTime]
 
 # The job the current thread is running (scheduling from a canceled job gives canceled jobs).
 _current_job: contextvars.ContextVar[str | None] = contextvars.ContextVar("scheduled_job", default=None)
-# A hook wrapped around the next `db.write` of the runner in this thread: hook(tx, fn) -> result.
-_write_hook: contextvars.ContextVar[Callable | None] = contextvars.ContextVar("scheduler_write_hook", default=None)
 
 
 class _NotPending(Exception):
@@ -124,27 +122,6 @@ def _error_text(outcome) -> str:
     return message.rstrip("\n")
 
 
-class _HookedDatabase:
-    """The runner's view of the database: `write` applies this thread's write hook, so the job's
-    state change commits in the same transaction as the job's mutation."""
-
-    def __init__(self, db):
-        self._db = db
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-    def write(self, fn):
-        hook = _write_hook.get()
-        if hook is None:
-            return self._db.write(fn)
-        token = _write_hook.set(None)  # only the job's own transaction gets the hook
-        try:
-            return self._db.write(lambda tx: hook(tx, fn))
-        finally:
-            _write_hook.reset(token)
-
-
 # ---------------------------------------------------------------------------
 # The service behind ctx.scheduler
 
@@ -174,10 +151,9 @@ class SchedulerService:
         """What the 1,000-per-call limit counts against: the transaction, or the running action."""
         if tx is not None:
             return tx
-        from console.emulator import runtime
+        from console.emulator.runtime import current_execution
 
-        sink = getattr(runtime, "_current_sink", None)
-        return sink.get() if sink is not None else None
+        return current_execution()
 
     def _charge(self, key, size: int) -> None:
         if key is None:
@@ -206,12 +182,11 @@ class SchedulerService:
             values.check_value(args)
         except ValueError as error:
             raise ConvexEngineError(str(error)) from None
-        if path not in self.runner.app.functions:
-            module, _, name = path.rpartition(":")
-            raise ConvexEngineError(
-                f"Attempted to schedule function, but no exported function {name} found in the file: "
-                f"{module}. Did you forget to export it?"
-            )
+        from console.emulator.runtime import schedule_target_problem
+
+        problem = schedule_target_problem(self.runner.app, path)
+        if problem:
+            raise ConvexEngineError(problem)
         self._charge(budget_key, values.value_size([args]))
         job = {"name": path, "args": [args], "scheduledTime": float(ts_ms), "state": {"kind": "pending"}}
         parent = _current_job.get()
@@ -355,10 +330,10 @@ class SchedulerService:
         finally:
             _current_job.reset(token)
 
-    def _run(self, job: dict, caller: str = "scheduler"):
+    def _run(self, job: dict, caller: str = "scheduler", wrap_tx=None):
         args = job["args"][0] if job.get("args") else {}
         return self.runner.run(job["name"], args, identity=Identity.anonymous(), caller=caller,
-                               allow_internal=True)
+                               allow_internal=True, wrap_tx=wrap_tx)
 
     def _run_mutation(self, job: dict) -> str:
         job_id = job["_id"]
@@ -375,14 +350,11 @@ class SchedulerService:
             tx, job_id, {"kind": "failed", "error": message}, from_kinds=("pending",)))
 
     def _run_transactional(self, job: dict, hook, record_failure, caller: str = "scheduler") -> str:
-        """Run a mutation with `hook` around its transaction; OCC exhaustion retries with backoff."""
+        """Run a mutation with `hook(tx, run)` around it in its transaction (the runner's
+        `wrap_tx`); OCC exhaustion retries with backoff."""
         delay = 0.05
         while True:
-            token = _write_hook.set(hook)
-            try:
-                outcome = self._run(job, caller)
-            finally:
-                _write_hook.reset(token)
+            outcome = self._run(job, caller, wrap_tx=hook)
             if outcome.ok:
                 return "success"
             message = _error_text(outcome)
@@ -722,8 +694,6 @@ def install(deployment) -> SchedulerService:
         return existing
     ensure_tables(deployment.db)
     runner = deployment.runner
-    if not isinstance(runner.db, _HookedDatabase):
-        runner.db = _HookedDatabase(runner.db)
     service = SchedulerService(deployment.db, runner, deployment.clock)
     runner.services.scheduler = service
     deployment.extras["scheduler"] = service

@@ -154,6 +154,7 @@ class Deployment:
             env_vars=env_vars,
         )
         system.install(deployment)
+        _install_http_routes(deployment)
         _install_token_verification(deployment)
         if seed:
             seed_if_empty(deployment, seed)
@@ -175,6 +176,13 @@ def _auth_providers(app) -> list:
         return []
     providers = config.get("providers") if isinstance(config, dict) else getattr(config, "providers", None)
     return list(providers or [])
+
+
+def _install_http_routes(deployment: "Deployment") -> None:
+    """apiSpec lists the app's HTTP routes even before the ports are served."""
+    install = _resolve("console.emulator.http_actions:install")
+    if install is not None:
+        install(deployment)
 
 
 def _install_token_verification(deployment: "Deployment") -> None:

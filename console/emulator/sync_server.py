@@ -146,6 +146,17 @@ class SyncHub:
         finally:
             self.connections.discard(connection)
 
+    def invalidate_all(self, commit_ts: int | None = None) -> int:
+        """Re-run every live subscription at or after `commit_ts`, for changes no read set can
+        see (environment variables). Runs on the server's event loop; returns the connections told."""
+        told = 0
+        for connection in list(self.connections):
+            if commit_ts is not None:
+                connection.min_ts = max(connection.min_ts, commit_ts)
+            connection.query_set.invalidate_all()
+            told += 1
+        return told
+
     def _fan_out_commit(self, touched: list[QuerySet]) -> None:
         """Re-run what a commit touched for every idle connection at once: one run per
         distinct query, then each connection's results are staged without a task hop."""

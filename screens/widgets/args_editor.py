@@ -111,7 +111,8 @@ class ArgsEditor(Vertical):
         hint = f"args: {type_text(validator, width=60)}" if validator else "args: any"
         hint += "\nJSON5 is fine: unquoted keys, 'quotes', trailing commas, // comments; int64 as 12n · F3: form"
         self.query_one("#args-hint", Static).update(hint)
-        self.set_value(skeleton(validator) if args is None else args)
+        start = skeleton(validator) if args is None else args
+        self.set_value({} if start is None else start)  # args are always an object, even for v.any()
         self._build_form()
         if self.mode == "form" and self.fields is None:
             self.query_one(ContentSwitcher).current = "args-text"

@@ -119,10 +119,11 @@ class FunctionTree(Tree[FunctionEntry]):
         self.root.expand()
 
     def select_path(self, path: str) -> bool:
-        """Move the cursor to a function by path; False when it is not shown."""
+        """Move the cursor to a function by path; False when it is not shown. After a rebuild
+        the new nodes have no line yet, so the move waits for the next refresh."""
         for node in self._leaves():
             if node.data is not None and node.data.path == path:
-                self.move_cursor(node)
+                self.call_after_refresh(self.move_cursor, node)
                 return True
         return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -44,6 +45,24 @@ def _without_system_fields(validator: dict | None) -> dict | None:
     return validator
 
 
+MAX_STATEMENT_PARAMS = 30_000  # below SQLite's default limit of 32766 host parameters
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(target: str, columns: int, rows: int) -> str:
+    row = "(" + ",".join("?" * columns) + ")"
+    return f"INSERT INTO {target} VALUES " + ",".join([row] * rows)
+
+
+def _multi_row_inserts(target: str, columns: int, flat_params: list) -> list[tuple[str, list]]:
+    """`flat_params` (columns per row) as a few INSERT statements of many rows each."""
+    per_statement = (MAX_STATEMENT_PARAMS // columns) * columns
+    return [
+        (_insert_sql(target, columns, len(chunk) // columns), chunk)
+        for chunk in (flat_params[i:i + per_statement] for i in range(0, len(flat_params), per_statement))
+    ]
+
+
 def schema_from_export(text: str) -> SchemaDefinition:
     """Rebuild a SchemaDefinition from its export JSON (what the engine persists)."""
     data = json.loads(text)
@@ -72,6 +91,7 @@ class Database:
         # A private temporary database (--in-memory) dies with the process: no fsync needed.
         self._sync_mode = "OFF" if temp_dir else "FULL"
         self._writer.execute(f"PRAGMA synchronous={self._sync_mode}")
+        self._writer.execute("PRAGMA temp_store=MEMORY")  # bulk loads stage index entries in a temp table
         self._writer.executescript(store.SCHEMA_SQL)
         store.migrate(self._writer)
         self._pool = store.ConnectionPool(file_path)
@@ -81,6 +101,7 @@ class Database:
         self._log: deque[Commit] = deque()
         self._log_floor_ts = 0
         self._closed = False
+        self._bulk_active = False  # touched only by a bulk_insert helper thread
         self._load()
 
     @classmethod
@@ -109,6 +130,8 @@ class Database:
         self._next_system_table = max([n for n in numbers if n < store.FIRST_USER_TABLE], default=store.FIRST_SYSTEM_TABLE - 1) + 1
         row = conn.execute("SELECT COALESCE(MAX(index_id), 0) FROM indexes").fetchone()
         self._next_index_id = row[0] + 1
+        # Document rowids are allocated here (bulk loads reserve blocks before they write).
+        self._next_rowid = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM documents").fetchone()[0] + 1
         text = store.read_meta(conn, "schema_json")
         self._install_schema(schema_from_export(text) if text else None, text)
 
@@ -349,10 +372,11 @@ class Database:
                 rowid = row[0]
                 writer.execute("UPDATE documents SET json=? WHERE rowid=?", (text, rowid))
             else:
-                rowid = writer.execute(
-                    "INSERT INTO documents(table_number, id_key, json) VALUES(?, ?, ?)",
-                    (number, id_key, text),
-                ).lastrowid
+                rowid = self._reserve_rowids(1)
+                writer.execute(
+                    "INSERT INTO documents(rowid, table_number, id_key, json) VALUES(?, ?, ?, ?)",
+                    (rowid, number, id_key, text),
+                )
                 deltas[number] = deltas.get(number, 0) + 1
             for index_id, _, new_key in changes:
                 if new_key is not None:
@@ -507,9 +531,16 @@ class Database:
 
     # -- bulk load ---------------------------------------------------------------------------
 
-    def bulk_insert(self, table: str, documents: Iterable[dict], *, batch: int = 100_000, system: bool = False,
+    def bulk_insert(self, table: str, documents: Iterable[dict], *, batch: int = 50_000, system: bool = False,
                     validate: bool = True, return_ids: bool = True) -> list[str] | int:
-        """Insert many documents fast: one transaction per batch. Returns the ids (or the count)."""
+        """Insert many documents fast, in one transaction (other commits wait for it).
+
+        Documents are appended batch by batch; their index entries are staged in a temporary
+        table and merged into the indexes in key order at the end (random inserts into big
+        B-trees, batch after batch, would rewrite most index pages every time). A helper
+        thread does the SQLite work while this thread prepares the next batch.
+        Returns the new ids in order (or their count).
+        """
         if table.startswith("_") != system:
             raise ConvexEngineError("System tables (prefixed with `_`) are read-only." if not system
                                     else "User tables cannot be accessed with db.system.")
@@ -518,22 +549,100 @@ class Database:
         all_ids: list[str] = []
         total = 0
         iterator = iter(documents)
-        # Prepare batch k+1 while a helper thread writes batch k (SQLite releases the GIL).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-insert") as pool:
+            pool.submit(self._bulk_begin, info).result()
             pending = None
-            while chunk := list(itertools.islice(iterator, batch)):
-                prepared = [self._prepare_bulk(info, value, validate, validator) for value in chunk]
+            try:
+                while chunk := list(itertools.islice(iterator, batch)):
+                    specs = [(i.index_id, i.fields) for i in info.indexes.values() if not i.is_by_id]
+                    times = self._creation_times(len(chunk))
+                    prepared = [
+                        self._prepare_bulk(info, value, validate, validator, specs, creation_time)
+                        for value, creation_time in zip(chunk, times)
+                    ]
+                    statements = self._bulk_statements(info, prepared)
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(self._bulk_write, statements)
+                    total += len(prepared)
+                    if return_ids:
+                        all_ids.extend(p[0] for p in prepared)
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(self._write_bulk, info, prepared)
-                total += len(prepared)
-                if return_ids:
-                    all_ids.extend(p[0] for p in prepared)
-            if pending is not None:
-                pending.result()
-        if self._sync_mode != "OFF":
+                pending = None
+                pool.submit(self._bulk_commit, info, total).result()
+            except BaseException:
+                if pending is not None:
+                    try:
+                        pending.result()
+                    except BaseException:
+                        pass
+                pool.submit(self._bulk_rollback).result()
+                raise
+        if total and self._sync_mode != "OFF":
             self._sync_files()
         return all_ids if return_ids else total
+
+    # The _bulk_* steps run on the bulk helper thread, which holds the commit lock from
+    # _bulk_begin to _bulk_commit/_bulk_rollback.
+
+    def _bulk_begin(self, info: store.TableInfo) -> None:
+        self._commit_lock.acquire()
+        self._bulk_active = True
+        try:
+            writer = self._writer
+            # No fsync per batch or per checkpoint: bulk_insert syncs the files once at the end.
+            writer.execute("PRAGMA synchronous=OFF")
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS bulk_entries(index_id INTEGER, key BLOB, doc INTEGER)"
+            )
+            if not info.persisted:
+                store.persist_table(writer, info)
+        except BaseException:
+            self._bulk_rollback()
+            raise
+
+    def _bulk_write(self, statements: list[tuple[str, list]]) -> None:
+        for sql, params in statements:
+            self._writer.execute(sql, params)
+
+    def _bulk_commit(self, info: store.TableInfo, count: int) -> None:
+        writer = self._writer
+        try:
+            if count == 0:
+                self._bulk_rollback()
+                return
+            writer.execute(
+                "INSERT INTO index_entries(index_id, key, doc) "
+                "SELECT index_id, key, doc FROM temp.bulk_entries ORDER BY index_id, key"
+            )
+            writer.execute("DELETE FROM temp.bulk_entries")
+            ts = self._finish_commit(writer, {info.number: count})
+            writer.execute("COMMIT")
+        except BaseException:
+            self._bulk_rollback()
+            raise
+        try:
+            writer.execute(f"PRAGMA synchronous={self._sync_mode}")
+            info.persisted = True
+            whole = {i.index_id for i in info.indexes.values()}
+            self._publish(Commit(ts, [], {info.name}, whole_indexes=whole))
+        finally:
+            self._bulk_active = False
+            self._commit_lock.release()
+
+    def _bulk_rollback(self) -> None:
+        if not self._bulk_active:
+            return
+        writer = self._writer
+        try:
+            if writer.in_transaction:
+                writer.execute("ROLLBACK")
+            writer.execute(f"PRAGMA synchronous={self._sync_mode}")
+        finally:
+            self._bulk_active = False
+            self._commit_lock.release()
 
     def _sync_files(self) -> None:
         """The bulk batches were written without fsync: checkpoint what readers allow, then fsync
@@ -550,13 +659,24 @@ class Database:
                 finally:
                     os.close(fd)
 
-    def _prepare_bulk(self, info: store.TableInfo, value: dict, validate: bool, validator) -> tuple:
+    def _creation_times(self, count: int) -> list[float]:
+        """`count` unique increasing creation times (as _next_creation_time, under one lock)."""
+        with self._catalog_lock:
+            last = max(self._last_creation_time, math.nextafter(self.clock.now_ms(), -math.inf))
+            result = []
+            for _ in range(count):
+                last = math.nextafter(last, math.inf)
+                result.append(last)
+            self._last_creation_time = last
+            return result
+
+    def _prepare_bulk(self, info: store.TableInfo, value: dict, validate: bool, validator, specs,
+                      creation_time: float) -> tuple:
         if validate:
             if not isinstance(value, dict):
                 raise ConvexEngineError("Value must be an Object")
             if "_id" in value or "_creationTime" in value:
                 raise ConvexEngineError("System fields are assigned by Convex; they cannot be set on insert.")
-        creation_time = self._next_creation_time()
         doc_id = ids.encode_id(info.number, ids.new_internal_id(creation_time))
         doc = {"_id": doc_id, "_creationTime": creation_time, **value}
         if validate:
@@ -566,33 +686,21 @@ class Database:
                     validate_value(validator, value, table_name_of=self._table_name_of)
             except (ValueError, ValidationError) as error:
                 raise ConvexEngineError(str(error)) from None
-        return doc_id, keys.id_key(doc_id), creation_time, keys.dumps_document(doc), keys.index_keys(doc, info.indexes.values())
+        return doc_id, keys.id_key(doc_id), creation_time, keys.dumps_document(doc), keys.index_keys(doc, specs)
 
-    def _write_bulk(self, info: store.TableInfo, prepared: list[tuple]) -> None:
-        with self._commit_lock:
-            writer = self._writer
-            # fsyncs of every batch (and of the checkpoints they trigger) would double the load time;
-            # bulk_insert syncs once at the end instead. Other commits stay synchronous=FULL.
-            writer.execute("PRAGMA synchronous=OFF")
-            writer.execute("BEGIN IMMEDIATE")
-            try:
-                if not info.persisted:
-                    store.persist_table(writer, info)
-                base = writer.execute("SELECT COALESCE(MAX(rowid), 0) FROM documents").fetchone()[0] + 1
-                writer.executemany(
-                    "INSERT INTO documents(rowid, table_number, id_key, json) VALUES(?, ?, ?, ?)",
-                    [(base + i, info.number, p[1], p[3]) for i, p in enumerate(prepared)],
-                )
-                entries = [(index_id, key, base + i) for i, p in enumerate(prepared) for index_id, key in p[4]]
-                entries.sort()  # B-tree inserts in key order touch fewer pages
-                writer.executemany("INSERT INTO index_entries(index_id, key, doc) VALUES(?, ?, ?)", entries)
-                ts = self._finish_commit(writer, {info.number: len(prepared)})
-                writer.execute("COMMIT")
-            except BaseException:
-                writer.execute("ROLLBACK")
-                raise
-            finally:
-                writer.execute(f"PRAGMA synchronous={self._sync_mode}")
-            info.persisted = True
-            whole = {i.index_id for i in info.indexes.values()}
-            self._publish(Commit(ts, [], {info.name}, whole_indexes=whole))
+    def _reserve_rowids(self, count: int) -> int:
+        with self._catalog_lock:
+            base = self._next_rowid
+            self._next_rowid += count
+            return base
+
+    def _bulk_statements(self, info: store.TableInfo, prepared: list[tuple]) -> list[tuple[str, list]]:
+        base = self._reserve_rowids(len(prepared))
+        number = info.number
+        doc_params = [x for i, p in enumerate(prepared) for x in (base + i, number, p[1], p[3])]
+        entry_params = [x for i, p in enumerate(prepared) for index_id, key in p[4] for x in (index_id, key, base + i)]
+        return [
+            *_multi_row_inserts("documents(rowid, table_number, id_key, json)", 4, doc_params),
+            *_multi_row_inserts("temp.bulk_entries(index_id, key, doc)", 3, entry_params),
+        ]
+

@@ -101,21 +101,21 @@ def index_key(doc: dict, fields: tuple[str, ...]) -> bytes:
     return head + _encode_float(doc["_creationTime"]) + id_key(doc["_id"])
 
 
-def index_keys(doc: dict, indexes) -> list[tuple[int, bytes]]:
-    """(index_id, key) of `doc` in each of `indexes` except by_id, encoding shared parts once."""
-    suffix = _encode_float(doc["_creationTime"]) + id_key(doc["_id"])
+def index_keys(doc: dict, specs: list[tuple[int, tuple[str, ...]]]) -> list[tuple[int, bytes]]:
+    """(index_id, key) of `doc` for each (index_id, fields) spec (by_id excluded by the caller),
+    encoding each field and the shared `_creationTime`/`_id` suffix once."""
+    suffix = _encode_float(doc["_creationTime"]) + b"\x10" + doc["_id"].encode("ascii") + b"\x00"
     encoded: dict[str, bytes] = {}
     result = []
-    for index in indexes:
-        if index.is_by_id:
-            continue
+    for index_id, fields in specs:
         head = b""
-        for f in index.fields:
+        for f in fields:
             part = encoded.get(f)
             if part is None:
-                part = encoded[f] = encode_value(get_path(doc, f))
+                value = get_path(doc, f) if "." in f else doc.get(f, UNDEFINED)
+                part = encoded[f] = encode_value(value)
             head += part
-        result.append((index.index_id, head + suffix))
+        result.append((index_id, head + suffix))
     return result
 
 

@@ -135,18 +135,7 @@ def invalidate_subscriptions(deployment, commit_ts: int | None) -> int:
     """Mark every live subscription dirty; returns how many connections were told.
     Must run on the sync server's event loop (the HTTP handler's loop is the same)."""
     hub = deployment.extras.get("sync")
-    if hub is None:
-        return 0
-    told = 0
-    for connection in list(getattr(hub, "connections", ())):
-        query_set = getattr(connection, "query_set", None)
-        if query_set is None:
-            continue
-        if commit_ts is not None and hasattr(connection, "min_ts"):
-            connection.min_ts = max(connection.min_ts, commit_ts)
-        query_set.invalidate_all()
-        told += 1
-    return told
+    return hub.invalidate_all(commit_ts) if hub is not None else 0
 
 
 def install(deployment) -> None:
