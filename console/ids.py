@@ -52,12 +52,18 @@ def fletcher16(data: bytes) -> int:
     return (c1 << 8) | c0
 
 
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # 10 bits -> two characters
+
+
 def base32_encode(data: bytes) -> str:
-    bits = int.from_bytes(data, "big") if data else 0
+    """RFC 4648 bit packing in the Crockford alphabet, no padding; ten bits per step."""
     total_bits = len(data) * 8
     length = -(-total_bits // 5)
-    bits <<= length * 5 - total_bits  # pad the last group with zero bits
-    return "".join(ALPHABET[(bits >> (5 * (length - 1 - i))) & 31] for i in range(length))
+    padded = length + (length & 1)  # an even number of 5-bit digits
+    bits = (int.from_bytes(data, "big") if data else 0) << (padded * 5 - total_bits)
+    pairs = _PAIRS
+    text = "".join(pairs[(bits >> shift) & 1023] for shift in range(padded * 5 - 10, -1, -10))
+    return text[:length]
 
 
 def base32_decode(text: str) -> bytes:

@@ -47,9 +47,7 @@ SCREENS = {
     "files": ("screens.files", "FilesScreen"),
     "auth": ("screens.auth", "AuthScreen"),
     "http": ("screens.http", "HttpScreen"),
-    "http": ("screens.http", "HttpScreen"),
     "logs": ("screens.logs", "LogsScreen"),
-    "settings": ("screens.settings", "SettingsScreen"),
     "settings": ("screens.settings", "SettingsScreen"),
     "connect": ("screens.connect", "ConnectScreen"),
 }
@@ -64,8 +62,10 @@ def _screen_factory(mode: str):
         if module_name:
             try:
                 screen_class = getattr(importlib.import_module(module_name), class_name, None)
-            except ImportError:  # a section being written by another part of the project
-                screen_class = None
+            except ModuleNotFoundError as error:
+                if error.name != module_name:  # a real bug inside the screen: the error modal shows it
+                    raise
+                screen_class = None  # a section being written by another part of the project
         if screen_class is None:
             from screens.placeholder import PlaceholderScreen
 
@@ -112,6 +112,12 @@ class ConsoleApp(App):
         self.connection_error = ""
         self.instance_name: str | None = None
         self.table_names: list[str] = []  # kept fresh by the data screen, used by the palette
+        # shared UI state (docs/internals.md §5): set by the Auth and Functions screens
+        self.bearer_token: str | None = None
+        self.acting_identity: dict | None = None
+        self.function_paths: list[str] = []
+        self.sync_url: str | None = None  # None: the deployment URL (tests point it elsewhere)
+        self._sync_client: Any = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -127,12 +133,38 @@ class ConsoleApp(App):
             self.connection_state = "disconnected"
 
     async def on_unmount(self) -> None:
+        await self.close_sync_client()
         if self.client is not None:
             await self.client.aclose()
 
+    # -- live queries ------------------------------------------------------------------
+
+    def sync_client(self):
+        """The one WebSocket sync client of this deployment, created (and started) on first use;
+        None when there is no admin credential to subscribe to `_system/*` queries with."""
+        if self._sync_client is None:
+            connection = self.connection
+            if connection is None or connection.credential.kind == "none":
+                return None
+            from console.sync import AdminAuth, SyncClient
+
+            self._sync_client = SyncClient(self.sync_url or connection.url, AdminAuth(connection.credential.secret))
+            self._sync_client.start()
+        return self._sync_client
+
+    async def close_sync_client(self) -> None:
+        client, self._sync_client = self._sync_client, None
+        if client is not None:
+            await client.close()
+
     def switch_section(self, mode: str) -> None:
-        self.section_title = SECTION_TITLES.get(mode, mode)
-        self.switch_mode(mode)
+        title = SECTION_TITLES.get(mode, mode)
+        try:
+            self.switch_mode(mode)
+        except Exception as error:  # a bug in the section's module: show it, stay where we are
+            self.report_error(error, f"opening {title}")
+            return
+        self.section_title = title
         self.session.remember(screen=mode)
 
     def action_section(self, mode: str) -> None:
@@ -164,6 +196,7 @@ class ConsoleApp(App):
         """Switch deployment (from the connect screen or the palette)."""
         if self.client is not None:
             await self.client.aclose()
+        await self.close_sync_client()
         self.connection = connection
         self.origin = origin
         self.client = DeploymentClient(connection)

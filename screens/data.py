@@ -6,6 +6,7 @@ Workers only call the client and post messages; the `on_*` handlers change widge
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +19,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 from textual.lazy import Lazy
+from textual.reactive import var
+from textual.timer import Timer
 from textual.worker import Worker
 
 from console import ids, values
@@ -33,6 +36,10 @@ from screens.widgets.json_editor import JsonEditor
 from screens.widgets.modals import ConfirmModal
 
 SYSTEM_TABLE_NUMBERS = {"_file_storage": "_storage", "_scheduled_jobs": "_scheduled_functions"}
+POLL_SECONDS = 2.0  # the page is re-read this often when the deployment refuses live queries
+LIVE_GRACE_SECONDS = 5.0  # not (re)connected by then: poll meanwhile
+COUNT_INTERVAL = 1.0  # at most one count re-fetch a second while rows come and go
+POLLING_NOTE = "live updates unavailable: polling"
 
 
 # -- messages posted by workers ------------------------------------------------------
@@ -86,6 +93,14 @@ class WriteDone(Message):
     table: str
 
 
+@dataclass
+class LivePage(Message):
+    """A newer result of the page on screen, from the subscription or a poll."""
+
+    generation: int
+    page: Page
+
+
 class IndexesTable(DataTable):
     """The indexes pane (mounted lazily: it starts hidden)."""
 
@@ -128,6 +143,9 @@ class DataScreen(ConsoleScreen):
         Binding("v", "next_pane", "Pane", show=False, id="data.next-pane"),
     ]
 
+    # the live view's state, shown by the status bar: "" | connecting | live | reconnecting | polling | failed
+    live_state: var[str] = var("")
+
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[TableInfo] = []
@@ -143,6 +161,19 @@ class DataScreen(ConsoleScreen):
         self.filter_problem = ""
         self._tables_pending = False
         self._paging_keys: tuple[bool, bool] | None = None
+        # live page: one subscription (or poll) for the page on screen, tagged by a generation
+        self._live_generation = 0
+        self._live_subscription: Any = None
+        self._live_request: PageRequest | None = None
+        self._pending_live: LivePage | None = None
+        self._poll_timer: Timer | None = None
+        self._grace_timer: Timer | None = None
+        self._unwatch_sync: Any = None
+        self._cursor_change = ""  # "changed" | "deleted": the marker in the page bar
+        self._cursor_change_id: str | None = None
+        self._last_count_at = 0.0
+        self._count_timer: Timer | None = None
+        self._shown_row_id: str | None = None  # the grid row the detail pane shows
 
     # -- layout ------------------------------------------------------------------------
 
@@ -308,6 +339,7 @@ class DataScreen(ConsoleScreen):
         if self.focused is None:
             grid.focus()
         self._show_highlighted()
+        self._start_live(message.request)
         self._update_bars()
         paging_keys = (self.pager.can_go_next, self.pager.can_go_previous)
         if paging_keys != self._paging_keys:  # the footer recomposes on refresh: only on change
@@ -355,8 +387,9 @@ class DataScreen(ConsoleScreen):
         self.notify(message.summary, title="Done")
         self.back_stack.clear()
         if message.table == self.table:
-            self.query_one("#grid", DocumentGrid).marked.clear()
-            self._request(self.pager.reload())
+            self.query_one("#grid", DocumentGrid).clear_marks()
+            if self.live_state != "live":  # live: the subscription brings the change
+                self._request(self.pager.reload())
             self.load_count(self.table)
 
     # -- opening a table -----------------------------------------------------------------
@@ -391,6 +424,7 @@ class DataScreen(ConsoleScreen):
     def _request(self, request: PageRequest | None) -> None:
         if request is None or self.table is None:
             return
+        self._stop_live()  # the page, table, filters or order change: a new subscription follows
         self.page_loading = True
         self._update_bars()
         self.load_page(self.table, self.spec, request)
@@ -404,6 +438,10 @@ class DataScreen(ConsoleScreen):
         self.query_one("#query-bar", Static).update(query_text, layout=False)  # fixed size: repaint only
         status = "Loading…" if self.page_loading else self.pager.describe(self.total, self.spec.filtered)
         page_text = Text(status)
+        if self._cursor_change:
+            page_text.append(f"  ◆ {self._cursor_change} under the cursor ", style="bold black on yellow")
+        if self.live_state == "polling":
+            page_text.append(f"  ⟳ {POLLING_NOTE}", style="yellow")
         page_text.append("   n/p page · g/G first/last · / filter · o order", style="dim")
         self.query_one("#page-bar", Static).update(page_text, layout=False)
 
@@ -436,13 +474,18 @@ class DataScreen(ConsoleScreen):
 
     @on(DataTable.RowHighlighted, "#grid")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_highlighted()
+        if self._cursor_change and event.row_key.value != self._cursor_change_id:
+            self._cursor_change = ""  # the user moved on: the marker has been seen
+            self._update_bars()
+        if event.row_key.value != self._shown_row_id:  # not a live update keeping the cursor in place
+            self._show_highlighted()
 
     def _show_highlighted(self) -> None:
         grid = self.query_one("#grid", DocumentGrid)
         self.back_stack.clear()
         detail = self.query_one(DocumentDetail)
         doc = grid.current_doc
+        self._shown_row_id = grid.current_id
         detail.show(self.table if doc else None, doc, note="No documents on this page" if not grid.docs else "")
 
     @on(DataTable.RowSelected, "#grid")
@@ -680,3 +723,172 @@ class DataScreen(ConsoleScreen):
 
         self.app.push_screen(ConfirmModal(f"Delete from {table}", message, confirm_label="Delete",
                                           require_text=table if production else None), done)
+
+    # -- live page ---------------------------------------------------------------------------
+    # The page on screen is a subscription to the very query that loaded it (console.sync); each
+    # result is diffed against the rows shown and only the differences touch the grid. A
+    # deployment that refuses the socket (or cannot be reached on it) is polled instead.
+
+    def _start_live(self, request: PageRequest) -> None:
+        self._stop_live()
+        if self.table is None:
+            return
+        self._live_request = request
+        sync = self.app.sync_client()
+        if sync is None:  # no admin credential: nothing to subscribe with
+            return
+        if self._unwatch_sync is None:
+            self._unwatch_sync = sync.on_state_change(self._sync_state_changed)
+        from console.sync import SyncState
+
+        if sync.state is SyncState.FAILED:
+            self._start_polling()
+            return
+        path, args = self.spec.page_query(self.table, request.order, request.cursor, PAGE_SIZE)
+        generation = self._live_generation
+        self._live_subscription = sync.subscribe(path, args, callback=lambda result: self._live_result(generation, result))
+        self._sync_state_changed(sync.state, None)
+
+    def _stop_live(self) -> None:
+        self._live_generation += 1
+        subscription, self._live_subscription = self._live_subscription, None
+        if subscription is not None:
+            try:
+                subscription.unsubscribe()
+            except Exception:  # the client is closing with the deployment: nothing left to release
+                pass
+        self._live_request = None
+        self._pending_live = None
+        self._stop_polling()
+        self._cancel_grace()
+        self._cursor_change = ""
+
+    def _sync_state_changed(self, state: Any, _error: BaseException | None) -> None:
+        """The sync client's state (on the event loop): live, reconnecting (poll after a grace), failed (poll)."""
+        name = getattr(state, "value", str(state))
+        if self._live_request is None or self._poll_timer is not None and name != "connected":
+            return
+        if name == "connected":
+            self._cancel_grace()
+            self._stop_polling()
+            self.live_state = "live"
+        elif name in ("connecting", "reconnecting"):
+            self.live_state = name
+            if self._grace_timer is None:
+                self._grace_timer = self.set_timer(LIVE_GRACE_SECONDS, self._grace_over)
+        elif name == "failed":
+            self._start_polling()
+        self._update_bars()
+
+    def _grace_over(self) -> None:
+        self._grace_timer = None
+        if self._live_request is not None and self.live_state != "live":
+            self._start_polling()
+
+    def _cancel_grace(self) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.stop()
+            self._grace_timer = None
+
+    def _start_polling(self) -> None:
+        if self._poll_timer is None:
+            self._poll_timer = self.set_interval(POLL_SECONDS, self._poll_tick)
+        self.live_state = "polling"
+        self._update_bars()
+
+    def _stop_polling(self) -> None:
+        if self._poll_timer is not None:
+            self._poll_timer.stop()
+            self._poll_timer = None
+
+    def _poll_tick(self) -> None:
+        request, table = self._live_request, self.table
+        if request is None or table is None or self.page_loading or not self.is_active:
+            return
+        if self.app.connection_state in ("unreachable", "refused"):
+            return  # the banner says so; `r` retries
+        self.poll_page(table, self.spec, request, self._live_generation)
+
+    @work(exclusive=True, exit_on_error=False, group="live-poll")
+    async def poll_page(self, table: str, spec: QuerySpec, request: PageRequest, generation: int) -> None:
+        path, args = spec.page_query(table, request.order, request.cursor, PAGE_SIZE)
+        page = Page.from_result(await self.client.query(path, args))
+        self.post_message(LivePage(generation, page))
+
+    def _live_result(self, generation: int, result: Any) -> None:
+        if generation != self._live_generation:
+            return
+        if not result.ok:  # e.g. the table was deleted: say so once, keep the rows shown
+            self.notify(result.error_message or "The live query failed", title="Live update failed",
+                        severity="warning")
+            return
+        try:
+            page = Page.from_result(result.value)
+        except ValueError:
+            return
+        self.post_message(LivePage(generation, page))
+
+    def on_live_page(self, message: LivePage) -> None:
+        if message.generation != self._live_generation or self.page_loading:
+            return
+        if not self.is_active:  # a modal (or another section) is on top: apply it when we are back
+            self._pending_live = message
+            return
+        self._apply_live(message.page)
+
+    def on_screen_resume(self) -> None:
+        pending, self._pending_live = self._pending_live, None
+        if pending is not None and pending.generation == self._live_generation and not self.page_loading:
+            self._apply_live(pending.page)
+
+    def _apply_live(self, page: Page) -> None:
+        if page.filter_problems:
+            return
+        from console.sync import diff_rows
+
+        new_docs = list(reversed(page.items)) if self.pager.anchor == "end" else list(page.items)
+        diff = diff_rows(self.pager.docs, new_docs)
+        bounds_changed = (page.continue_cursor, page.is_done) != (self.pager.continue_cursor, self.pager.is_done)
+        if diff.empty and not bounds_changed:
+            return
+        grid = self.query_one("#grid", DocumentGrid)
+        cursor_id = grid.current_id
+        with self.app.batch_update():
+            docs = self.pager.replace_live(page.items, page.continue_cursor, page.is_done)
+            if not diff.empty:
+                grid.apply_diff(diff, docs)
+            if cursor_id is not None and diff.touches(cursor_id):
+                self._cursor_change = "deleted" if cursor_id in diff.removed else "changed"
+                self._cursor_change_id = grid.current_id
+                self._show_highlighted()
+            elif not grid.docs or cursor_id is None:
+                self._show_highlighted()
+            if diff.added or diff.removed:
+                self._refresh_count()
+            self._update_bars()
+        paging_keys = (self.pager.can_go_next, self.pager.can_go_previous)
+        if paging_keys != self._paging_keys:
+            self._paging_keys = paging_keys
+            self.refresh_bindings()
+
+    def _refresh_count(self) -> None:
+        """Re-read the table's count, at most once a second (a burst of commits: one read after)."""
+        if self.table is None or self._count_timer is not None:
+            return
+        wait = self._last_count_at + COUNT_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._count_now()
+        else:
+            self._count_timer = self.set_timer(wait, self._count_now)
+
+    def _count_now(self) -> None:
+        self._count_timer = None
+        if self.table is not None:
+            self._last_count_at = time.monotonic()
+            self.load_count(self.table)
+
+    def on_unmount(self) -> None:
+        self._stop_live()
+        if self._unwatch_sync is not None:
+            self._unwatch_sync()
+            self._unwatch_sync = None

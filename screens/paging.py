@@ -91,6 +91,17 @@ class Pager:
         self.is_done = is_done
         return True
 
+    def current_request(self) -> PageRequest:
+        """What loads the page on screen (the cursor it was loaded from), without a new generation."""
+        return PageRequest(self.position, self.stack[self.position][0], self.query_order, self.generation)
+
+    def replace_live(self, page: list[dict], continue_cursor: str | None, is_done: bool) -> list[dict]:
+        """A newer result of the page on screen (live query or poll): the documents to show."""
+        self.docs = list(reversed(page)) if self.anchor == "end" else list(page)
+        self.continue_cursor = continue_cursor
+        self.is_done = is_done
+        return self.docs
+
     @property
     def can_go_next(self) -> bool:
         return (not self.is_done) if self.anchor == "start" else self.position > 0

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console import values
-from console.client import FILTER_OPS, TYPE_NAMES, FilterClause, IndexEq, IndexFilter, IndexRange
+from console.client import (FILTER_OPS, TYPE_NAMES, FilterClause, IndexEq, IndexFilter, IndexRange,
+                            build_filter_expression, encode_filters)
 
 OPERATORS = FILTER_OPS
 TYPE_OPS = ("type", "notype")
@@ -61,6 +62,17 @@ class QuerySpec:
         parts = [describe_clause(clause) for clause in self.clauses]
         parts.append(f"index {self.index or DEFAULT_INDEX} {self.order}")
         return " · ".join(parts)
+
+    def page_query(self, table: str, order: str, cursor: str | None, num_items: int) -> tuple[str, dict]:
+        """The query (path, args) that loads one page, exactly as the data screen's HTTP load
+        sends it: what a live subscription to that page must use."""
+        pagination = {"numItems": float(num_items), "cursor": cursor}
+        if table.startswith("_") and not self.clauses and not self.index:
+            return "_system/cli/tableData", {"table": table, "order": order, "paginationOpts": pagination}
+        expression = build_filter_expression(self.clauses, self.index_filter(), order)  # type: ignore[arg-type]
+        filters = encode_filters(expression) if expression is not None else None
+        return "_system/frontend/paginatedTableDocuments", {"paginationOpts": pagination, "table": table,
+                                                            "filters": filters}
 
     def to_state(self) -> dict:
         return {

@@ -67,7 +67,8 @@ def test_data_screen_snapshot(snap_compare, emulator_factory):
         await _until(pilot, lambda: getattr(app.screen, "table", None) is not None and not app.screen.page_loading)
         app.screen.open_table("counters")
         await _until(pilot, lambda: app.screen.table == "counters" and not app.screen.page_loading
-                     and app.screen.query_one(DocumentGrid).row_count == 3)
+                     and app.screen.query_one(DocumentGrid).row_count == 3
+                     and app.screen.live_state == "live")  # the status bar says "live" once subscribed
         grid = app.screen.query_one(DocumentGrid)
         detail = app.screen.query_one(DocumentDetail)
         grid.move_cursor(row=0)

@@ -491,15 +491,15 @@ class DatabaseWriter(DatabaseReader):
 
     def patch(self, *args) -> None:
         table, (doc_id, value) = self._split(args, "patch", True)
-        self._execution.require_tx().shallow_merge(doc_id, value, table=table)
+        self._execution.require_tx().shallow_merge(doc_id, value, table=table, is_system=False)
 
     def replace(self, *args) -> None:
         table, (doc_id, value) = self._split(args, "replace", True)
-        self._execution.require_tx().replace(doc_id, value, table=table)
+        self._execution.require_tx().replace(doc_id, value, table=table, is_system=False)
 
     def delete(self, *args) -> None:
         table, (doc_id,) = self._split(args, "delete", False)
-        self._execution.require_tx().remove(doc_id, table=table)
+        self._execution.require_tx().remove(doc_id, table=table, is_system=False)
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ class DocumentGrid(DataTable):
         self.fields: list[str] = []
         self.docs: dict[str, dict] = {}
         self.marked: set[str] = set()
+        self.rebuilds = 0  # times every row was replaced (live updates must not move it)
 
     def _on_hide(self, event) -> None:
         # A transient zero-size layout while the table is rebuilt sends Hide; keep the focus
@@ -41,6 +42,7 @@ class DocumentGrid(DataTable):
         self.marked &= set(self.docs)
 
     def _rebuild(self, fields: list[str], docs: list[dict]) -> None:
+        self.rebuilds += 1
         with self.app.batch_update():
             if fields != self.fields:
                 self.clear(columns=True)
@@ -65,6 +67,40 @@ class DocumentGrid(DataTable):
                     continue
                 for name, value in zip([MARK_COLUMN, *self.fields], self._cells(doc, key)):
                     self.update_cell(key, name, value)
+
+    def apply_diff(self, diff, docs: list[dict]) -> None:
+        """Update in place to show `docs`: only the added, removed, changed and moved rows
+        (`diff` is console.sync.diff_rows(shown docs, docs)); the cursor stays on its document."""
+        current = self.current_id
+        row_before = self.cursor_row
+        with self.app.batch_update():
+            self._add_new_columns(docs)
+            for doc_id in diff.removed:
+                self.remove_row(doc_id)
+            for doc in diff.changed:
+                key = str(doc.get("_id"))
+                for name, value in zip([MARK_COLUMN, *self.fields], self._cells(doc, key)):
+                    self.update_cell(key, name, value)
+            self.add_rows_keyed(list(diff.added))
+            self.docs = {str(doc.get("_id")): doc for doc in docs}
+            self.marked &= set(self.docs)
+            if diff.added or diff.moved:
+                self._sort_as(list(self.docs))
+            if current in self.docs:
+                self.move_cursor(row=self.get_row_index(current), scroll=False)
+            elif self.row_count:
+                self.move_cursor(row=min(row_before, self.row_count - 1), scroll=False)
+
+    def _add_new_columns(self, docs: list[dict]) -> None:
+        for name in document_fields(docs):
+            if name not in self.fields:
+                self.add_column(name, key=name, default=Text(""))
+                self.fields.append(name)
+
+    def _sort_as(self, ordered_ids: list[str]) -> None:
+        # DataTable sorts by cell values; each row's mark cell is its own object, so rank by identity
+        rank = {id(self.get_cell(doc_id, MARK_COLUMN)): position for position, doc_id in enumerate(ordered_ids)}
+        self.sort(MARK_COLUMN, key=lambda mark: rank.get(id(mark), len(rank)))
 
     def _cells(self, doc: dict, key: str) -> list[Text]:
         cells = [Text("●" if key in self.marked else " ", style="bold yellow")]
@@ -101,6 +137,11 @@ class DocumentGrid(DataTable):
         else:
             self.marked.add(doc_id)
         self.update_cell(doc_id, MARK_COLUMN, Text("●" if doc_id in self.marked else " ", style="bold yellow"))
+
+    def clear_marks(self) -> None:
+        for doc_id in self.marked & set(self.docs):
+            self.update_cell(doc_id, MARK_COLUMN, Text(" ", style="bold yellow"))
+        self.marked.clear()
 
     def selected_ids(self) -> list[str]:
         """Marked documents, else the one under the cursor."""

@@ -15,6 +15,15 @@ STATE_STYLES = {
     "disconnected": ("○", "white"),
 }
 
+# a screen with live views (the Data screen) has a `live_state` reactive: "" when it has none
+LIVE_STYLES = {
+    "connecting": ("◌ live: connecting", "yellow"),
+    "live": ("⚡ live", "bold green"),
+    "reconnecting": ("↻ live: reconnecting", "yellow"),
+    "polling": ("⟳ polling", "yellow"),
+    "failed": ("✖ live: failed", "red"),
+}
+
 
 class StatusBar(Static):
     """`● emulator:3210  emulator  connected · via built-in emulator   Data`."""
@@ -26,6 +35,8 @@ class StatusBar(Static):
     def on_mount(self) -> None:
         self.watch(self.app, "connection_state", self._refresh_text, init=False)
         self.watch(self.app, "section_title", self._refresh_text, init=False)
+        if hasattr(self.screen, "live_state"):
+            self.watch(self.screen, "live_state", self._refresh_text, init=False)
         self._refresh_text()
 
     def _refresh_text(self, _value: object = None) -> None:
@@ -46,6 +57,10 @@ class StatusBar(Static):
         origin = getattr(app, "origin", "")
         if origin:
             text.append(f" · {origin}", style="dim")
+        live = getattr(self.screen, "live_state", "")
+        if live in LIVE_STYLES:
+            label, live_style = LIVE_STYLES[live]
+            text.append(f"  {label}", style=live_style)
         title = getattr(app, "section_title", "")
         if title:
             text.append(f"   {title}", style="bold reverse")

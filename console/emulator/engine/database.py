@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
@@ -102,6 +103,8 @@ class Database:
         self._log_floor_ts = 0
         self._closed = False
         self._bulk_active = False  # touched only by a bulk_insert helper thread
+        # A temporary database is removed even when close() is never called (at exit or GC).
+        self._cleanup = weakref.finalize(self, shutil.rmtree, temp_dir, True) if temp_dir else None
         self._load()
 
     @classmethod
@@ -156,8 +159,8 @@ class Database:
         with self._commit_lock:
             self._pool.close()
             self._writer.close()
-        if self._temp_dir:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
 
     # -- catalog -----------------------------------------------------------------------------
 
