@@ -1,4 +1,6 @@
-"""Engine benchmark: bulk load N posts (3 user indexes) and page timings at the start/middle/end.
+"""Engine benchmark: bulk load N posts (3 user indexes) and page timings at the start/middle/end,
+then the per-operation costs: a 10,000-row page read as `_system/cli/tableData` reads it (with
+maximumBytesRead), `tx.get` by id, and a single-insert commit (durable, in a data directory).
 
     .venv/bin/python bench/bench_engine_paging.py [N]      # default 1,000,000
 
@@ -10,6 +12,7 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 
 from console.emulator.engine import Database, IndexDefinition, SchemaDefinition, TableDefinition
@@ -79,6 +82,40 @@ def page_times(db: Database, query: dict, cursors: dict, repeat: int = 30) -> di
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def median_cost(fn, repeat: int, rounds: int = 5) -> float:
+    """Median over rounds of the mean wall time of `fn()` (seconds)."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        samples.append((time.perf_counter() - start) / repeat)
+    return statistics.median(samples)
+
+
+def operation_costs(db: Database, n: int) -> None:
+    rows = min(n, 10_000)
+    query = {"source": {"type": "FullTableScan", "tableName": "posts", "order": "desc"}, "operators": []}
+
+    def big_page():
+        page = db.read(lambda tx: tx.query_page(query, cursor=None, page_size=rows, maximum_rows_read=10_000,
+                                                maximum_bytes_read=5_000_000))
+        assert len(page["page"]) == rows
+
+    seconds = median_cost(big_page, 1)
+    print(f"page of {rows:,} rows (as tableData): {seconds * 1e3:.1f} ms, {seconds / rows * 1e6:.2f} us/document")
+    some_id = db.read(lambda tx: tx.collect({**query, "operators": [{"limit": 1}]}))[0]["_id"]
+    print(f"tx.get by id: {median_cost(lambda: db.read(lambda tx: tx.get(some_id)), 2000) * 1e6:.1f} us")
+    directory = tempfile.mkdtemp(prefix="bench-engine-")
+    durable = Database.open(directory)
+    try:
+        insert = lambda: durable.write(lambda tx: tx.insert("posts", {"title": "x", "published": True}))
+        insert()
+        print(f"single insert commit (durable, synchronous=FULL): {median_cost(insert, 100) * 1e6:.0f} us")
+    finally:
+        durable.close()
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     db = Database.open(None)
@@ -96,6 +133,7 @@ def main() -> None:
             first = times["first"]
             print(f"{name}: first {first * 1e3:.2f} ms, middle {times['middle'] * 1e3:.2f} ms "
                   f"(x{times['middle'] / first:.2f}), last {times['last'] * 1e3:.2f} ms (x{times['last'] / first:.2f})")
+        operation_costs(db, n)
     finally:
         db.close()
 

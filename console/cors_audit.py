@@ -34,6 +34,14 @@ PREFIX_SAMPLE = "cors-audit"
 _CLOUD = re.compile(r"^(?P<name>[A-Za-z0-9-]+)(?P<region>\.[A-Za-z0-9-]+)?\.convex\.cloud$", re.I)
 
 
+UNREACHABLE_EXIT = 2
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 route`, `7 routes`, `0 variables`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Probe:
     kind: str  # "preflight" | "request" | "error"
@@ -45,6 +53,7 @@ class Probe:
     problems: list[str] = field(default_factory=list)  # what makes a browser block it
     notes: list[str] = field(default_factory=list)  # missing but harmless (Vary)
     error: str | None = None  # no answer at all
+    unreachable: bool = False  # the error was the deployment not answering (refused, DNS, timeout)
     elapsed: float = 0.0
 
     @property
@@ -100,6 +109,7 @@ class AuditReport:
     routes: list[RouteAudit] = field(default_factory=list)
     env_problems: list[EnvProblem] = field(default_factory=list)
     error: str | None = None  # the routes could not be listed
+    unreachable: str | None = None  # "Cannot reach URL: reason" when nothing could be audited
 
     @property
     def blocked(self) -> list[RouteAudit]:
@@ -107,6 +117,9 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
+        """0 all routes work from a browser, 1 some would fail, 2 the deployment is unreachable."""
+        if self.unreachable:
+            return UNREACHABLE_EXIT
         return 1 if self.blocked or self.error else 0
 
 
@@ -199,7 +212,7 @@ def fix_for(audit: RouteAudit) -> str:
     preflight = audit.probes[0]
     if not audit.options_routed or any("no OPTIONS route" in p for p in preflight.problems):
         return (f"Add an OPTIONS route for {audit.route} returning CORS_HEADERS with status 200 "
-                "(seed Workflow 1, step 3).")
+                "(the browser sends this preflight before the real request).")
     if preflight.problems:
         return "Answer the preflight with the full CORS_HEADERS constant: " + preflight.problems[0] + "."
     failing = [p for p in audit.probes[1:] if p.problems]
@@ -209,7 +222,7 @@ def fix_for(audit: RouteAudit) -> str:
         return (f"Pass headers: CORS_HEADERS on the {'/'.join(statuses)} {which} response of "
                 f"{audit.method} {audit.route} too (every return path, including catch blocks).")
     if any(p.notes for p in audit.probes):
-        return "Optional: add Vary: Origin (the seed's CORS_HEADERS has it)."
+        return "Optional: add Vary: Origin to CORS_HEADERS (caches then keep one answer per origin)."
     return ""
 
 
@@ -225,7 +238,7 @@ def _no_route_marker(exchange) -> dict[str, str]:
 
 async def _probe(client, kind: str, method: str, path: str, *, origin: str, bearer: str | None,
                  timeout: float, body: bytes | None = None, headers: list | None = None) -> Probe:
-    from console.client import ClientError
+    from console.client import ClientError, Unreachable
 
     probe = Probe(kind, method, path)
     send_method = "OPTIONS" if kind == "preflight" else method
@@ -235,6 +248,7 @@ async def _probe(client, kind: str, method: str, path: str, *, origin: str, bear
                                              timeout=timeout, max_body=4096)
     except ClientError as error:
         probe.error = str(error)
+        probe.unreachable = isinstance(error, Unreachable)
         return probe
     probe.status, probe.elapsed = exchange.status, exchange.elapsed
     probe.headers = _no_route_marker(exchange)
@@ -272,12 +286,15 @@ async def run_audit(client, *, route: str | None = None, origin: str = DEFAULT_O
                     env_dir: str | Path | None = None, timeout: float = 10.0, concurrency: int = 4) -> AuditReport:
     """Audit every HTTP route of the deployment (or `route`, a path as listed or requested).
     `routes` ([(method, path)]) skips apiSpec (no admin key needed)."""
-    from console.client import ClientError
+    from console.client import ClientError, Unreachable
 
     report = AuditReport(site_url=client.connection.site_url, origin=origin)
     if routes is None:
         try:
             routes = http_routes(await client.api_spec())
+        except Unreachable as error:
+            report.unreachable = str(error)  # "Cannot reach URL: reason"
+            return report
         except ClientError as error:
             report.error = f"could not list the HTTP routes: {error}"
             routes = []
@@ -292,6 +309,9 @@ async def run_audit(client, *, route: str | None = None, origin: str = DEFAULT_O
                                      sample=(samples or {}).get(f"{method} {path}"), timeout=timeout)
 
     report.routes = list(await asyncio.gather(*(one(*item) for item in chosen)))
+    probes = [probe for audit in report.routes for probe in audit.probes]
+    if probes and all(probe.unreachable for probe in probes):
+        report.unreachable = probes[0].error
     if env_dir is not None:
         report.env_problems = check_env_files(env_dir, client.connection)
     return report
@@ -373,6 +393,10 @@ def format_report(report: AuditReport, *, color: bool = False) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
     lines = [f"CORS audit of {report.site_url} (Origin: {report.origin})"]
+    if report.unreachable:
+        lines.append(paint(f"Nothing audited: {report.unreachable}.", "31"))
+        lines.append("Check the URL and that the deployment is running, then try again.")
+        return "\n".join(lines)
     if report.error:
         lines.append(paint(f"error: {report.error}", "31"))
     for audit in report.routes:
@@ -391,7 +415,8 @@ def format_report(report: AuditReport, *, color: bool = False) -> str:
     for problem in report.env_problems:
         lines.append(paint(f"{problem.file}: {problem.message}", "33"))
     total, bad = len(report.routes), len(report.blocked)
-    lines.append(f"{total} route(s) audited, {bad} would fail in a browser" + (f", {len(report.env_problems)} .env problem(s)" if report.env_problems else ""))
+    env = f", {plural(len(report.env_problems), '.env problem')}" if report.env_problems else ""
+    lines.append(f"{plural(total, 'route')} audited, {bad} would fail in a browser{env}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """`convex-console http audit`: the CORS audit of a deployment's HTTP actions, without the UI.
 
 Exit status: 0 every route would work from a browser, 1 at least one would fail (or the
-routes could not be listed), 2 bad arguments or no deployment.
+routes could not be listed), 2 bad arguments, no deployment, or the deployment is unreachable
+(nothing was audited).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="convex-console http", description="Check a deployment's HTTP actions.")
+    parser = _Parser(prog="convex-console http", description="Check a deployment's HTTP actions.",
+                     epilog="exit status: 0 all routes work from a browser, 1 some would fail, "
+                            "2 bad arguments or the deployment is unreachable")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     audit = commands.add_parser(
         "audit",

@@ -149,8 +149,14 @@ class ConsoleApp(App):
             from console.sync import AdminAuth, SyncClient
 
             self._sync_client = SyncClient(self.sync_url or connection.url, AdminAuth(connection.credential.secret))
+            self._sync_client.on_state_change(self._sync_state_changed)
             self._sync_client.start()
         return self._sync_client
+
+    def _sync_state_changed(self, state: Any, _error: BaseException | None) -> None:
+        # the socket is back: the deployment answers again, so the banner can go (after a check)
+        if getattr(state, "value", state) == "connected" and self.connection_state == "unreachable":
+            self.check_connection()
 
     async def close_sync_client(self) -> None:
         client, self._sync_client = self._sync_client, None

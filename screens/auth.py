@@ -20,7 +20,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -206,8 +206,10 @@ class PathModal(ModalScreen[str | None]):
 
 
 class AuthScreen(ConsoleScreen):
-    AUTO_FOCUS = "#auth-token"
+    # The report first: number keys and `?` must switch sections on arrival; enter/i/paste type a token.
+    AUTO_FOCUS = "#auth-report-pane"
     BINDINGS = [
+        Binding("i,enter", "focus_token", "Type token", show=False, id="auth.focus-token"),
         Binding("ctrl+r", "verify", "Verify", id="auth.verify"),
         Binding("ctrl+t", "use_token", "Use token", id="auth.use"),
         Binding("ctrl+g", "act_as", "Act as user", id="auth.act"),
@@ -586,6 +588,17 @@ class AuthScreen(ConsoleScreen):
 
     def action_focus_report(self) -> None:
         self.query_one("#auth-report-pane").focus()
+
+    def action_focus_token(self) -> None:
+        self.query_one("#auth-token", TextArea).focus()
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste outside the text boxes is a token: put it in the token box."""
+        if isinstance(self.focused, TextArea) or not event.text.strip():
+            return
+        event.stop()
+        self.set_token(event.text.strip())
+        self.action_focus_token()
 
     def _remember(self, token: str) -> None:
         if self.history is not None:

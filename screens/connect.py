@@ -67,7 +67,12 @@ class ConnectScreen(ConsoleScreen):
         Binding("d,delete", "delete", "Delete", id="connect.delete"),
         Binding("a", "add", "Add", id="connect.add"),
         Binding("r", "refresh", "Refresh", id="connect.refresh"),
+        # The form's text boxes take plain keys (1-9, t, q): esc is the way out of them.
+        Binding("escape", "leave_form", "Leave form", show=False, id="connect.leave-form"),
     ]
+    DEFAULT_CSS = """
+    #connect-form { min-width: 46; }
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,15 +88,15 @@ class ConnectScreen(ConsoleScreen):
                 yield Static("", id="connect-result")
             with Vertical(id="connect-form"):
                 yield Label("Add a deployment", classes="pane-title")
-                yield Input(placeholder="profile name (letters, digits, - _)", id="form-name")
-                yield Input(placeholder="deployment URL, e.g. https://happy-otter-123.convex.cloud", id="form-url")
+                yield Input(placeholder="profile name, e.g. prod", id="form-name")
+                yield Input(placeholder="URL: https://NAME.convex.cloud", id="form-url")
                 yield Label("Admin key from:")
                 with RadioSet(id="form-source"):
                     yield RadioButton("an environment variable (its name is saved)", value=True, id="source-env")
                     yield RadioButton("the private secrets file (0600)", id="source-file")
                     yield RadioButton("no key", id="source-none")
-                yield Input(placeholder="variable name, e.g. CONVEX_ADMIN_KEY", id="form-key-env")
-                yield Input(placeholder="admin key (stored in secrets.toml, never shown)", password=True,
+                yield Input(placeholder="env var, e.g. CONVEX_ADMIN_KEY", id="form-key-env")
+                yield Input(placeholder="admin key (kept in secrets.toml)", password=True,
                             id="form-key-secret")
                 with Horizontal(classes="dialog-buttons"):
                     yield Button("Test", id="form-test")
@@ -230,6 +235,16 @@ class ConnectScreen(ConsoleScreen):
 
     def action_add(self) -> None:
         self.query_one("#form-name", Input).focus()
+
+    def action_leave_form(self) -> None:
+        """Back to the profiles list, where the section keys work again."""
+        self.query_one("#profiles", OptionList).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "leave_form":  # only inside the form: elsewhere esc stays free
+            focused = self.focused
+            return focused is not None and self.query_one("#connect-form") in focused.ancestors
+        return True
 
     def action_refresh(self) -> None:
         self.refill()

@@ -101,6 +101,13 @@ class LivePage(Message):
     page: Page
 
 
+def _count_query(table: str) -> tuple[str, dict]:
+    """The query behind the table's count (as the client's table_size / num_files)."""
+    if table == "_storage":
+        return "_system/frontend/fileStorageV2:numFiles", {}
+    return "_system/frontend/tableSize", {"tableName": table}
+
+
 class IndexesTable(DataTable):
     """The indexes pane (mounted lazily: it starts hidden)."""
 
@@ -164,6 +171,8 @@ class DataScreen(ConsoleScreen):
         # live page: one subscription (or poll) for the page on screen, tagged by a generation
         self._live_generation = 0
         self._live_subscription: Any = None
+        self._count_subscription: Any = None
+        self._live_total: int | None = None  # the latest live count, applied at most once a second
         self._live_request: PageRequest | None = None
         self._pending_live: LivePage | None = None
         self._poll_timer: Timer | None = None
@@ -747,21 +756,27 @@ class DataScreen(ConsoleScreen):
         path, args = self.spec.page_query(self.table, request.order, request.cursor, PAGE_SIZE)
         generation = self._live_generation
         self._live_subscription = sync.subscribe(path, args, callback=lambda result: self._live_result(generation, result))
+        # the count too: rows added or removed anywhere in the table, not only on this page
+        count_path, count_args = _count_query(self.table)
+        self._count_subscription = sync.subscribe(
+            count_path, count_args, callback=lambda result: self._live_count(generation, result))
         self._sync_state_changed(sync.state, None)
 
     def _stop_live(self) -> None:
         self._live_generation += 1
-        subscription, self._live_subscription = self._live_subscription, None
-        if subscription is not None:
-            try:
-                subscription.unsubscribe()
-            except Exception:  # the client is closing with the deployment: nothing left to release
-                pass
+        for subscription in (self._live_subscription, self._count_subscription):
+            if subscription is not None:
+                try:
+                    subscription.unsubscribe()
+                except Exception:  # the client is closing with the deployment: nothing left to release
+                    pass
+        self._live_subscription = self._count_subscription = None
         self._live_request = None
         self._pending_live = None
         self._stop_polling()
         self._cancel_grace()
         self._cursor_change = ""
+        self._live_total = None
 
     def _sync_state_changed(self, state: Any, _error: BaseException | None) -> None:
         """The sync client's state (on the event loop): live, reconnecting (poll after a grace), failed (poll)."""
@@ -808,6 +823,7 @@ class DataScreen(ConsoleScreen):
         if self.app.connection_state in ("unreachable", "refused"):
             return  # the banner says so; `r` retries
         self.poll_page(table, self.spec, request, self._live_generation)
+        self._refresh_count()  # rows may come and go off this page too
 
     @work(exclusive=True, exit_on_error=False, group="live-poll")
     async def poll_page(self, table: str, spec: QuerySpec, request: PageRequest, generation: int) -> None:
@@ -818,7 +834,8 @@ class DataScreen(ConsoleScreen):
     def _live_result(self, generation: int, result: Any) -> None:
         if generation != self._live_generation:
             return
-        if not result.ok:  # e.g. the table was deleted: say so once, keep the rows shown
+        if not result.ok:  # e.g. the table was deleted: say so, keep the rows shown
+            self.live_state = "failed"
             self.notify(result.error_message or "The live query failed", title="Live update failed",
                         severity="warning")
             return
@@ -826,7 +843,16 @@ class DataScreen(ConsoleScreen):
             page = Page.from_result(result.value)
         except ValueError:
             return
+        if self.live_state == "failed":
+            self.live_state = "live"
         self.post_message(LivePage(generation, page))
+
+    def _live_count(self, generation: int, result: Any) -> None:
+        if generation != self._live_generation or not result.ok:
+            return
+        value = result.value
+        self._live_total = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        self._refresh_count()
 
     def on_live_page(self, message: LivePage) -> None:
         if message.generation != self._live_generation or self.page_loading:
@@ -863,7 +889,7 @@ class DataScreen(ConsoleScreen):
                 self._show_highlighted()
             elif not grid.docs or cursor_id is None:
                 self._show_highlighted()
-            if diff.added or diff.removed:
+            if (diff.added or diff.removed) and self.live_state != "live":  # live: the count is subscribed to
                 self._refresh_count()
             self._update_bars()
         paging_keys = (self.pager.can_go_next, self.pager.can_go_previous)
@@ -883,8 +909,12 @@ class DataScreen(ConsoleScreen):
 
     def _count_now(self) -> None:
         self._count_timer = None
-        if self.table is not None:
-            self._last_count_at = time.monotonic()
+        if self.table is None:
+            return
+        self._last_count_at = time.monotonic()
+        if self.live_state == "live" and self._live_total is not None:
+            self.post_message(CountLoaded(self.table, self._live_total))  # the live count: no request
+        else:
             self.load_count(self.table)
 
     def on_unmount(self) -> None:

@@ -269,6 +269,7 @@ class FilesScreen(ConsoleScreen):
         self.lookup_id: str | None = None
         self.total: int | None = None
         self.loading = False
+        self.load_error = ""  # why the last load failed ("" once a page arrives)
         self.prompt_mode: str | None = None
         self.record_mutation: str | None = None
         self.transfers: dict[str, Worker] = {}
@@ -291,7 +292,12 @@ class FilesScreen(ConsoleScreen):
             table.add_column(label, key=key)
         self.query_one("#files-prompt").display = False
         self.query_one("#transfers").display = False
+        self.watch(self.app, "connection_state", self._connection_changed, init=False)
         self.load()
+
+    def _connection_changed(self, state: str) -> None:
+        if state == "connected" and self.load_error:
+            self.load()  # the deployment answers again (r retried, or another screen reconnected)
 
     @property
     def client(self):
@@ -318,6 +324,7 @@ class FilesScreen(ConsoleScreen):
     @on(FilesLoaded)
     def _files_loaded(self, message: FilesLoaded) -> None:
         self.loading = False
+        self.load_error = ""
         self.total = message.total
         self.next_cursor = message.page.continue_cursor
         self.is_done = message.page.is_done
@@ -347,18 +354,30 @@ class FilesScreen(ConsoleScreen):
     def worker_failed(self, worker: Worker) -> None:
         if worker.group == "files-load":
             self.loading = False
+            error = worker.error
+            self.load_error = (f"deployment unreachable ({error.reason})" if isinstance(error, Unreachable)
+                               else str(error) or type(error).__name__)
             self._update_bar()
 
     def _update_bar(self) -> None:
         parts = []
-        if self.lookup_id is not None:
+        if self.load_error and not self.loading:
+            parts.append(f"Files: cannot load — {self.load_error} · r retries")
+        elif self.lookup_id is not None:
             parts.append(f"File {self.lookup_id}" + ("" if self.files else " — not found"))
         else:
             start = self.page_index * PAGE_SIZE
             shown = len(self.files)
             total = f"{self.total:,}" if self.total is not None else "?"
-            range_text = f"{start + 1}–{start + shown}" if shown else "none"
-            parts.append(f"Files: showing {range_text} of {total}")
+            filtered = self.min_time is not None or self.max_time is not None
+            if self.total == 0 and not shown and not filtered:
+                parts.append("No files yet — u to upload")
+            elif self.total is None and not shown:
+                parts.append("Files" if self.loading else "Files: not loaded · r retries")
+            elif not shown:
+                parts.append(f"Files: none {'in these dates' if filtered else 'on this page'} (of {total})")
+            else:
+                parts.append(f"Files: showing {start + 1}–{start + shown} of {total}")
             parts.append("newest first" if self.order == "desc" else "oldest first")
             if self.min_time is not None or self.max_time is not None:
                 parts.append(f"created {format_created(self.min_time) or '…'} .. {format_created(self.max_time) or '…'}")
@@ -404,6 +423,8 @@ class FilesScreen(ConsoleScreen):
         self._restart()
 
     def action_refresh(self) -> None:
+        if self.app.connection_state in ("unreachable", "refused"):
+            self.app.retry_connection()  # the files load again once it answers
         self.load()
 
     def action_escape(self) -> None:

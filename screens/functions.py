@@ -325,7 +325,7 @@ class FunctionsScreen(ConsoleScreen):
         editor = self.query_one(ArgsEditor)
         editor.table_of_id = self._table_of_id
         self.query_one(ResultView).table_of_id = self._table_of_id
-        last = (_session_state(self.app).get(STATE_KEY) or {}).get("last")
+        last = self.app.session.ui_state(STATE_KEY).get("last")
         if self.entry is None:
             chosen = next((e for e in self.entries if e.path == last), None) or tree.first_function()
             if chosen is not None:
@@ -675,7 +675,7 @@ class FunctionsScreen(ConsoleScreen):
         return values.to_clean_json(identity)  # identity attributes are plain JSON
 
     def _restore_identity(self) -> None:
-        saved = (_session_state(self.app).get(STATE_KEY) or {}).get("identity")
+        saved = self.app.session.ui_state(STATE_KEY).get("identity")
         acting = getattr(self.app, "acting_identity", None)
         if not saved and isinstance(acting, dict):
             saved = _identity_fields(acting)
@@ -702,12 +702,10 @@ class FunctionsScreen(ConsoleScreen):
         return self.app.session.state_key()
 
     def _pins(self) -> list[dict]:
-        return list((_session_state(self.app).get(STATE_KEY) or {}).get("pins") or [])
+        return list(self.app.session.ui_state(STATE_KEY).get("pins") or [])
 
     def _remember(self, **items: Any) -> None:
-        state = dict(_session_state(self.app).get(STATE_KEY) or {})
-        state.update(items)
-        self.app.session.remember(**{STATE_KEY: state})
+        self.app.session.remember_ui(STATE_KEY, **items)
 
     def refresh_history(self) -> None:
         if self.entry is None:
@@ -828,11 +826,6 @@ def _identity_fields(identity: dict) -> dict:
 
 def _ellipsis(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _session_state(app) -> dict:
-    """The UI's saved state for this profile (screens.session_state keeps it as `_state`)."""
-    return getattr(app.session, "_state", None) or {}
 
 
 def _pagination_state(entry: FunctionEntry, result: FunctionResult) -> tuple[str | None, bool]:

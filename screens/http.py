@@ -4,7 +4,7 @@ the `.convex.site` domain check (issue 9).
 Routes come from the function spec (`HttpAction` entries); requests go to the connection's
 site URL (or a full URL typed in the path field, which gets the domain diagnosis) through
 `DeploymentClient.http_request`; the Bearer token set by the Auth screen (`app.bearer_token`)
-is sent when "Bearer" is on. Saved requests live in the profile's UI state (`http_saved`).
+is sent when "Bearer" is on. Saved requests live in the profile's UI state (`http` → `saved`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from screens.base import ConsoleScreen
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 BODY_KINDS = [("JSON body", "json"), ("Text body", "text"), ("File body", "file"), ("No body", "none")]
-STATE_KEY = "http_saved"
+STATE_KEY = "http"  # the screen's saved UI state (screens.session_state.ui_state)
 MAX_SAVED = 50
 VIEW_BYTES = 64 * 1024  # the response body shown; the rest is counted, not kept
 MAX_FILE_BYTES = 20 << 20
@@ -235,7 +235,7 @@ class HttpScreen(ConsoleScreen):
         text.append(connection.site_url, style="bold")
         text.append(f" ({connection.kind}; API at {connection.url})", style="dim")
         count = len([r for r in self.routes if r[0] != "OPTIONS"])
-        text.append(f" · {count} route(s)")
+        text.append(f" · {cors_audit.plural(count, 'route')}")
         problems = cors_audit.check_env_files(Path.cwd(), connection)
         for problem in problems[:3]:
             text.append(f"\n⚠ {problem.file}: {problem.message}", style="yellow")
@@ -401,10 +401,15 @@ class HttpScreen(ConsoleScreen):
             table.add_row(f"{audit.method} {audit.route}", verdict, *cells,
                           MARK[audit.options_routed], key=str(index))
         summary = Text()
+        if report.unreachable:
+            summary.append(f"Nothing audited: {report.unreachable}. Check the deployment, then F3 to audit again.",
+                           style="red")
+            self.query_one("#http-audit-state", Static).update(summary)
+            return
         if report.error:
             summary.append(report.error + "\n", style="red")
         bad = len(report.blocked)
-        summary.append(f"{len(report.routes)} route(s) audited, ")
+        summary.append(f"{cors_audit.plural(len(report.routes), 'route')} audited, ")
         summary.append(f"{bad} would fail in a browser", style="bold red" if bad else "bold green")
         summary.append("  (✓ per header: Allow-Origin, Allow-Methods, Allow-Headers, Vary)", style="dim")
         for problem in report.env_problems:
@@ -430,7 +435,7 @@ class HttpScreen(ConsoleScreen):
     # -- saved requests ------------------------------------------------------------------
 
     def saved(self) -> list[dict]:
-        found = getattr(self.app.session, "_state", {}).get(STATE_KEY)
+        found = self.app.session.ui_state(STATE_KEY).get("saved")
         return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
 
     def _show_saved(self) -> None:
@@ -455,7 +460,7 @@ class HttpScreen(ConsoleScreen):
         }
         items = [s for s in self.saved() if (s.get("method"), s.get("target")) != (item["method"], item["target"])]
         items.insert(0, item)
-        self.app.session.remember(**{STATE_KEY: items[:MAX_SAVED]})
+        self.app.session.remember_ui(STATE_KEY, saved=items[:MAX_SAVED])
         self._show_saved()
         self.notify(f"Saved {item['method']} {item['target']}.")
 
@@ -483,7 +488,7 @@ class HttpScreen(ConsoleScreen):
         items = self.saved()
         if saved.highlighted < len(items):
             removed = items.pop(saved.highlighted)
-            self.app.session.remember(**{STATE_KEY: items})
+            self.app.session.remember_ui(STATE_KEY, saved=items)
             self._show_saved()
             self.notify(f"Removed {removed.get('method')} {removed.get('target')}.")
 

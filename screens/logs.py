@@ -124,6 +124,7 @@ class LogsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.view.model.capacity = self.capacity
+        self.watch(self.app, "connection_state", self._show_state, init=False)
         self._show_state()
         self.tail()
         self.view.focus()
@@ -150,6 +151,8 @@ class LogsScreen(ConsoleScreen):
             if failures:
                 failures = 0
                 self.post_message(TailProblem(""))
+                if self.app.connection_state in ("unreachable", "refused"):
+                    self.app.retry_connection()  # the deployment answers again: let the banner go
             cursor = batch.new_cursor
             if batch.entries:
                 self.post_message(RowsArrived(maker.rows(batch.entries), cursor))
@@ -169,10 +172,18 @@ class LogsScreen(ConsoleScreen):
         self.problem = message.message
         self._show_state()
 
-    def _show_state(self) -> None:
+    def _tail_down(self) -> bool:
+        """The tail is not receiving: its last request failed, or the app knows the deployment is down."""
+        return bool(self.problem) or getattr(self.app, "connection_state", "") in ("unreachable", "refused")
+
+    def _show_state(self, _state: object = None) -> None:
         model = self.view.model
         text = Text()
-        if self.paused:
+        if self._tail_down():
+            text.append("✖ not receiving", style="bold red")
+            if self.paused:
+                text.append(" · paused", style="yellow")
+        elif self.paused:
             text.append("⏸ paused", style="bold yellow")
             text.append(f" · {len(self.pending):,} new waiting (space resumes)", style="yellow")
         else:
@@ -183,6 +194,8 @@ class LogsScreen(ConsoleScreen):
         text.append(" · _system shown (a)" if model.filter.system else " · _system hidden (a)", style="dim")
         if self.problem:
             text.append(f" · {self.problem}", style="red")
+        elif self._tail_down():
+            text.append(" · deployment unreachable · r retries", style="red")
         self.query_one("#logs-state", Static).update(text)
 
     # -- pause -------------------------------------------------------------------------
@@ -251,6 +264,8 @@ class LogsScreen(ConsoleScreen):
         self.view.focus()
 
     def action_restart(self) -> None:
+        if self.app.connection_state in ("unreachable", "refused"):
+            self.app.retry_connection()
         self.problem = ""
         self.tail()
         self._show_state()

@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Static, TabbedContent, TabPane
 
 from console import values
 from console.client import AdminAuth, ClientError
@@ -36,7 +36,13 @@ CRON_POLL_INTERVAL = 5.0
 ARGS_PREVIEW_BYTES = 2_000
 RUNS_SHOWN = 5
 FINISHED = ("success", "failed", "canceled")
+UNREACHABLE_NOTE = "deployment unreachable"
 CRON_STATUS = {"success": ("✔", "green"), "err": ("✖", "bold red"), "canceled": ("⊘", "dim")}
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `2 jobs`, `0 cron jobs`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def jobs_args(limit: int = JOB_LIMIT) -> dict:
@@ -55,8 +61,8 @@ def describe_schedule(schedule: dict) -> str:
         for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
             if seconds >= size and seconds % size == 0:
                 count = seconds // size
-                return f"every {count} {unit}{'s' if count != 1 else ''}"
-        return f"every {seconds} seconds"
+                return f"every {plural(count, unit)}"
+        return f"every {plural(seconds, 'second')}"
     if kind == "cron":
         return f"cron {schedule.get('cronExpr', '')}"
     minute = int(schedule.get("minuteUTC", 0))
@@ -70,6 +76,13 @@ def describe_schedule(schedule: dict) -> str:
     if kind == "monthly":
         return f"monthly on day {schedule.get('day')} at {at}"
     return str(kind)
+
+
+class CancelJobModal(ConfirmModal):
+    """The confirmation's two answers both start with "Cancel" otherwise: the safe one says what it keeps."""
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).label = "Keep job"
 
 
 class SchedulesScreen(ConsoleScreen):
@@ -97,7 +110,7 @@ class SchedulesScreen(ConsoleScreen):
         super().__init__()
         self.mode_note = "connecting…"
         self.pending_jobs: list[dict] | None = None
-        self.pending_crons: tuple[list, list] | None = None
+        self.crons_stale = False  # crons or runs arrived while paused: render them on resume
         self.crons: list[dict] = []
         self.cron_runs: list[dict] = []
         self.loaded = False
@@ -131,7 +144,18 @@ class SchedulesScreen(ConsoleScreen):
 
     def _connection_changed(self, state: str) -> None:
         if state == "connected":
-            self.follow()
+            if not self.loaded or self.mode_note.startswith(UNREACHABLE_NOTE):
+                self.mode_note = "connecting…"
+                self._update_bars()
+                self.follow()
+        elif state in ("unreachable", "refused"):
+            error = getattr(self.app, "connection_error", "")
+            self.mode_note = f"{UNREACHABLE_NOTE}: {error} · r retries" if error else f"{UNREACHABLE_NOTE} · r retries"
+            self._update_bars()
+
+    def _update_bars(self) -> None:
+        self._update_bar()
+        self._fill_crons()
 
     def on_unmount(self) -> None:
         self._close_sync()
@@ -200,6 +224,9 @@ class SchedulesScreen(ConsoleScreen):
                 if time.monotonic() - last_crons >= CRON_POLL_INTERVAL or not self.crons:
                     last_crons = time.monotonic()
                     self.receive_crons(await self.client.list_cron_jobs(), await self.client.list_cron_job_runs())
+                if self.mode_note.startswith("polling:"):
+                    self.mode_note = f"polling every {POLL_INTERVAL:g} s (no live subscription)"
+                    self._update_bars()
             except ClientError as error:
                 self.mode_note = f"polling: {error}"
                 self._update_bar()
@@ -215,11 +242,11 @@ class SchedulesScreen(ConsoleScreen):
 
     def _crons_result(self, result) -> None:
         if result.ok:
-            self.receive_crons(list(result.value or []), self.cron_runs)
+            self.receive_crons(crons=list(result.value or []))
 
     def _runs_result(self, result) -> None:
         if result.ok:
-            self.receive_crons(self.crons, list(result.value or []))
+            self.receive_crons(runs=list(result.value or []))
 
     @property
     def paused(self) -> bool:
@@ -236,20 +263,24 @@ class SchedulesScreen(ConsoleScreen):
         self._update_bar()
         self._show_selected()
 
-    def receive_crons(self, crons: list[dict], runs: list[dict]) -> None:
+    def receive_crons(self, crons: list[dict] | None = None, runs: list[dict] | None = None) -> None:
+        """Keep the latest crons and runs (each arrives on its own); only the drawing waits while paused."""
+        if crons is not None:
+            self.crons = crons
+        if runs is not None:
+            self.cron_runs = runs
         if self.paused:
-            self.pending_crons = (crons, runs)
+            self.crons_stale = True
             return
-        self.crons, self.cron_runs = crons, runs
+        self.crons_stale = False
         self._fill_crons()
 
     def on_screen_resume(self) -> None:
         jobs, self.pending_jobs = self.pending_jobs, None
-        crons, self.pending_crons = self.pending_crons, None
         if jobs is not None:
             self.receive_jobs(jobs)
-        if crons is not None:
-            self.receive_crons(*crons)
+        if self.crons_stale:
+            self.receive_crons()
 
     def _tick(self) -> None:
         if not self.paused and self.loaded:
@@ -264,7 +295,7 @@ class SchedulesScreen(ConsoleScreen):
         counts = table.counts()
         parts = [f"{counts.get(kind, 0)} {kind}" for kind in STATES if counts.get(kind)]
         text = Text()
-        text.append(f"{len(table.docs)} jobs", style="bold")
+        text.append(plural(len(table.docs), "job"), style="bold")
         if parts:
             text.append(" · " + " · ".join(parts))
         if table.job_filter.active:
@@ -347,7 +378,7 @@ class SchedulesScreen(ConsoleScreen):
         if table.row_count:
             table.move_cursor(row=min(max(selected, 0), table.row_count - 1), scroll=False)
         self.query_one("#crons-bar", Static).update(
-            Text(f"{len(self.crons)} cron jobs  [{self.mode_note}]", style="bold"))
+            Text(f"{plural(len(self.crons), 'cron job')}  [{self.mode_note}]", style="bold"))
         self._show_cron()
 
     def _runs_of(self, name: str | None) -> list[dict]:
@@ -458,8 +489,8 @@ class SchedulesScreen(ConsoleScreen):
             if confirmed:
                 self.cancel_jobs(f"Canceled the {name} job", job_id=job["_id"])
 
-        self.app.push_screen(ConfirmModal("Cancel scheduled job", message, confirm_label="Cancel job",
-                                          require_text="cancel" if self._production() else None), done)
+        self.app.push_screen(CancelJobModal("Cancel scheduled job", message, confirm_label="Cancel job",
+                                            require_text="cancel" if self._production() else None), done)
 
     def action_cancel_function(self) -> None:
         job = self.table.selected_job
@@ -522,6 +553,9 @@ class SchedulesScreen(ConsoleScreen):
     # -- actions: misc --------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
+        if self.app.connection_state != "connected":
+            self.app.retry_connection()  # following starts again once it answers
+            return
         self.refresh_now()
 
     @work(exclusive=True, exit_on_error=False, group="refresh")

@@ -74,6 +74,17 @@ class SessionState:
         if changed:
             self._save()
 
+    def ui_state(self, screen_name: str) -> dict[str, Any]:
+        """A screen's own saved UI state for this profile (a copy; {} when none)."""
+        found = self._state.get(screen_name)
+        return dict(found) if isinstance(found, dict) else {}
+
+    def remember_ui(self, screen_name: str, **values: Any) -> None:
+        """Merge `values` (JSON-able) into a screen's saved UI state and save it."""
+        state = self.ui_state(screen_name)
+        state.update(values)
+        self.remember(**{screen_name: state})
+
     def remember_query(self, table: str, query_state: dict) -> None:
         queries = dict(self._state.get("queries") or {})
         queries[table] = query_state

@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from console.client import ClientError
+from console.cors_audit import plural
 from screens.base import ConsoleScreen
 from screens.widgets.modals import ConfirmModal
 
@@ -194,7 +195,7 @@ class SettingsScreen(ConsoleScreen):
         if selected in self.variables:
             table.move_cursor(row=list(self.variables).index(selected))
         state = Text(error, style="red") if error else Text(
-            f"{len(self.variables)} variable(s); values are masked until revealed (v).", style="dim")
+            f"{plural(len(self.variables), 'variable')}; values are masked until revealed (v).", style="dim")
         self.query_one("#settings-env-state", Static).update(state)
 
     def selected_name(self) -> str | None:

@@ -55,7 +55,7 @@ async def test_demo_audit_finds_exactly_the_two_planted_mistakes(demo):
     assert [p.status for p in good.probes] == [200, 200, 500]
     assert all(all(p.present.values()) for p in good.probes)
     text = cors_audit.format_report(report)
-    assert "7 route(s) audited, 2 would fail in a browser" in text
+    assert "7 routes audited, 2 would fail in a browser" in text
 
 
 async def test_one_route_audit(demo):

@@ -563,3 +563,32 @@ def test_bulk_insert_many_batches_and_all_or_nothing(posts_db):
     assert len(db.read(lambda tx: tx.collect(index_query("posts.by_author", [eq("author", "x")])))) == 0
     insert(db, "posts", {"author": "after"})  # the commit lock was released
     assert db.bulk_insert("posts", []) == []
+
+
+def test_documents_stored_as_json_by_format_1_are_still_read(tmp_path):
+    """Files written before the marshal format: JSON text rows without a size are read, updated
+    and paged (with maximumBytesRead) like new ones."""
+    import marshal
+    import sqlite3
+
+    from console.emulator.engine import keys
+    db = Database.open(tmp_path)
+    doc_id = db.write(lambda tx: tx.insert("notes", {"text": "old", "n": 3, "tags": ["a"]}))[0]
+    db.close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
+    conn.execute("ALTER TABLE documents DROP COLUMN size")
+    (stored,) = conn.execute("SELECT json FROM documents").fetchone()
+    doc = {"_id": doc_id, "_creationTime": marshal.loads(stored)["_creationTime"], "text": "old", "n": 3, "tags": ["a"]}
+    conn.execute("UPDATE documents SET json=?", (keys.dumps_document(doc),))
+    conn.close()
+    db = Database.open(tmp_path)
+    try:
+        assert db.read(lambda tx: tx.get(doc_id)) == doc
+        query = {"source": {"type": "FullTableScan", "tableName": "notes", "order": "asc"}, "operators": []}
+        page = db.read(lambda tx: tx.query_page(query, cursor=None, page_size=10, maximum_bytes_read=10_000))
+        assert page["page"] == [doc] and page["isDone"]
+        db.write(lambda tx: tx.shallow_merge(doc_id, {"text": "new"}))
+        assert db.read(lambda tx: tx.get(doc_id))["text"] == "new"
+        assert isinstance(db._writer.execute("SELECT json FROM documents").fetchone()[0], bytes)
+    finally:
+        db.close()

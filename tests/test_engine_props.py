@@ -325,3 +325,57 @@ def test_result_changes_always_intersect_the_read_set(docs, eq_a, lower, desc, l
             assert read_set.intersects(commits[-1])
     finally:
         db.close()
+
+
+# ---------------------------------------------------------------------------
+# Stored document format (marshal) == the JSON format it replaced; fast checks == values' checks
+
+any_field_names = st.text(max_size=5) | st.sampled_from(["_id", "_creationTime", "_x", "$a", "a" * 1025])
+any_scalars = scalars | st.integers() | st.text(alphabet="a\ud800é", max_size=3)
+loose_values = st.recursive(
+    any_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(any_field_names, inner, max_size=3)),
+    max_leaves=10,
+)
+
+
+def _same(a, b) -> bool:
+    """Equal values, with the same types, field order and NaN/-0.0 bits."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float):
+        return type(b) is float and (math.isnan(a) and math.isnan(b) or (a == b and math.copysign(1, a) == math.copysign(1, b)))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(field_names, convex_values, max_size=6))
+def test_stored_documents_read_back_as_the_json_format_did(fields):
+    import json
+
+    from console.emulator.engine import keys, store
+    doc = {"_id": "k57a", "_creationTime": 1.5, **fields}
+    from_json = values.decode(json.loads(keys.dumps_document(doc)))
+    stored = store.encode_document(doc)
+    assert isinstance(stored, bytes)
+    assert _same(store.decode_document(stored), from_json)
+    assert _same(store.decode_document(keys.dumps_document(doc)), from_json)  # format-1 rows
+    assert store.document_size(doc) == values.value_size(doc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(any_field_names, loose_values, max_size=5))
+def test_check_document_matches_values_checks(doc):
+    from console.emulator.engine import store
+    try:
+        values.check_document_fields(doc)
+        expected = values.value_size(doc)
+    except ValueError as error:
+        expected = str(error)
+    try:
+        got = store.check_document(doc)
+    except ValueError as error:
+        got = str(error)
+    assert got == expected

@@ -189,6 +189,17 @@ def parentCatchesChild(ctx, args):
     return {"kept": kept, "after": after, "caught": caught}
 
 
+SEEN_EXECUTIONS = []
+
+
+@action(args={})
+def noteExecution(ctx, args):
+    from console.emulator.runtime import current_execution
+
+    SEEN_EXECUTIONS.append(current_execution())
+    return None
+
+
 @mutation(args={})
 def addOther(ctx, args):
     return ctx.db.insert("others", {"x": 1.0})
@@ -480,6 +491,17 @@ def test_id_validation_sees_tables_created_after_the_first_call(runner):
     assert f'Found ID "{other.value}" from table `others`' in wrong.error_message
 
 
+def test_current_execution_tells_runs_apart(runner):
+    from console.emulator.runtime import current_execution
+
+    SEEN_EXECUTIONS.clear()
+    runner.run("fns:noteExecution", {}, identity=ADMIN)
+    runner.run("fns:noteExecution", {}, identity=ADMIN)
+    first, second = SEEN_EXECUTIONS
+    assert first is not None and second is not None and first is not second
+    assert current_execution() is None
+
+
 def test_env_provider(runner):
     assert runner.run("fns:envValue", {}, identity=ADMIN).value == "hello"
 
@@ -621,6 +643,15 @@ async def test_run_async_keeps_queries_moving_behind_a_slow_action(runner):
     assert (await slow).value == "slept"
     with pytest.raises(ApiError):  # a malformed path raises through the worker thread
         await runner.run_async("bad path:x", {}, identity=ADMIN)
+
+
+async def test_run_async_runs_slow_functions_side_by_side(runner):
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*[
+        runner.run_async("fns:slowAction", {"seconds": 0.4}, identity=ADMIN) for _ in range(5)
+    ])
+    assert [o.value for o in outcomes] == ["slept"] * 5
+    assert time.perf_counter() - started < 1.6  # not 5 x 0.4 s one after the other
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 import pytest
+from textual.widgets import Button
 
 from console.client import DeploymentClient
 from console.connection import Connection
@@ -226,7 +227,7 @@ async def test_delete_marked_documents_with_confirmation(big_emulator):
         assert set(marked) <= set(grid.docs)
         await pilot.press("d")
         await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.click("#confirm")
+        app.screen.query_one("#confirm", Button).press()  # a click can land before the modal's layout
         await until(pilot, lambda: screen.total == 298 and not screen.page_loading)
         assert not set(marked) & set(grid.docs)
         assert page_text(screen).startswith("Showing 1–100 of 298")
@@ -371,3 +372,73 @@ async def test_indexes_and_schema_panes(big_emulator):
         await until(pilot, lambda: screen.spec.index == "by_published" and not screen.page_loading)
         published = [doc["published"] for doc in screen.query_one(DocumentGrid).docs.values()]
         assert published[0] is True and published == sorted(published, reverse=True)
+
+
+async def test_screen_factory_hides_only_a_missing_section_module(big_emulator, tmp_path, monkeypatch):
+    """A section module that does not exist yet is a placeholder; one that exists but fails to
+    import (a real bug) reaches the error modal instead of being hidden."""
+    import sys
+
+    from screens import app as app_module
+    from screens.placeholder import PlaceholderScreen
+    from screens.widgets.modals import ErrorModal
+
+    (tmp_path / "broken_section_for_test.py").write_text("import module_that_does_not_exist_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(app_module.SCREENS, "schedules", ("broken_section_for_test", "Nope"))
+    monkeypatch.setitem(app_module.SCREENS, "files", ("screens.section_not_written_yet", "Nope"))
+    monkeypatch.delitem(sys.modules, "broken_section_for_test", raising=False)
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("4")
+        await until(pilot, lambda: isinstance(app.screen, PlaceholderScreen))
+        await pilot.press("1")
+        await until(pilot, lambda: app.current_mode == "data")
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "module_that_does_not_exist_anywhere" in app.screen.message
+        assert "Schedules" in app.screen.title_text
+
+
+async def test_shared_ui_state_is_defined_before_any_screen_sets_it(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    assert app.bearer_token is None and app.acting_identity is None and app.function_paths == []
+    app.session.remember_ui("functions", pins=[{"path": "posts:list"}])
+    app.session.remember_ui("functions", last="posts:list")
+    assert app.session.ui_state("functions") == {"pins": [{"path": "posts:list"}], "last": "posts:list"}
+    assert app.session.ui_state("http") == {}
+
+
+async def test_number_keys_work_on_arriving_at_the_auth_screen(big_emulator):
+    from textual import events
+    from textual.widgets import Button, TextArea
+
+    from screens.auth import AuthScreen
+    from screens.help import HelpScreen
+
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, AuthScreen))
+        screen = app.screen
+        assert not isinstance(screen.focused, TextArea)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("1")  # a section key, not a digit typed into the token box
+        await until(pilot, lambda: app.current_mode == "data")
+        await pilot.press("5")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.token == ""
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.focused is screen.query_one("#auth-token", TextArea))
+        await pilot.press("1", "2")
+        await until(pilot, lambda: screen.token == "12")  # in the box, digits type
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(screen.focused, TextArea))
+        screen.post_message(events.Paste("Bearer abc.def.ghi"))  # a paste outside the boxes is a token
+        await until(pilot, lambda: screen.token == "Bearer abc.def.ghi"
+                    and screen.focused is screen.query_one("#auth-token", TextArea))

@@ -92,7 +92,7 @@ async def test_http_screen_sends_saves_and_diagnoses(emulator, private_config):
         assert text_of(screen, "#http-status").startswith("200 OK")
 
         await pilot.press("f4")  # saved per deployment, in the profile's UI state
-        saved = Settings(private_config).load_state("emulator")["http_saved"]
+        saved = Settings(private_config).load_state("emulator")["http"]["saved"]
         assert saved[0]["method"] == "POST" and saved[0]["target"] == "/your-endpoint"
         assert screen.query_one("#http-saved", OptionList).option_count == 1
 

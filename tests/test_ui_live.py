@@ -138,20 +138,33 @@ async def test_a_modal_pauses_live_updates_until_it_closes(emulator):
         assert any(doc.get("name") == "while-modal" for doc in grid.docs.values())
 
 
+async def test_the_count_follows_rows_added_off_the_page(emulator):
+    async with DeploymentClient(connect(emulator)) as client:
+        await client.add_documents(TABLE, [{"name": f"n{number}", "value": float(number)} for number in range(101)])
+    app = ConsoleApp(connect(emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot, DeploymentClient(connect(emulator)) as other:
+        screen, grid = await open_live(pilot, app)
+        await until(pilot, lambda: page_text(screen).startswith("Showing 1–100 of 101"))
+        first_page = list(grid.docs)
+        await other.add_documents(TABLE, [{"name": "last", "value": 0.0}])  # after this page (ascending)
+        await until(pilot, lambda: page_text(screen).startswith("Showing 1–100 of 102"))
+        assert list(grid.docs) == first_page
+
+
 async def test_leaving_the_page_unsubscribes(emulator):
     await seeded(emulator)
     app = ConsoleApp(connect(emulator), "test", None)
     async with app.run_test(size=SIZE) as pilot:
         screen, _grid = await open_live(pilot, app)
         sync = app.sync_client()
-        assert sync.subscription_count == 1
+        assert sync.subscription_count == 2  # the page and the table's count
         await pilot.press("o")
         await until(pilot, lambda: screen.spec.order == "desc" and not screen.page_loading
                     and screen.live_state == "live")
-        assert sync.subscription_count == 1  # the old page's subscription went away
+        assert sync.subscription_count == 2  # the old page's subscription went away
         screen.open_table("posts")
         await until(pilot, lambda: screen.table == "posts" and not screen.page_loading)
-        await until(pilot, lambda: sync.subscription_count == 1)
+        await until(pilot, lambda: sync.subscription_count == 2)
         assert screen._live_subscription.path == "_system/frontend/paginatedTableDocuments"
 
 
@@ -171,3 +184,61 @@ async def test_polling_when_the_deployment_refuses_the_socket(emulator):
         await until(pilot, lambda: grid.docs[victim]["value"] == -1.0)
         assert grid.rebuilds == rebuilds
         await until(pilot, lambda: page_text(screen).startswith("Showing 1–4 of 4"))
+
+
+async def test_grid_diffs_match_a_fresh_page_for_random_edits():
+    """Property (seeded random pages): applying diff_rows to the grid always leaves exactly the
+    new page, in order, with its values, and never rebuilds."""
+    import random
+
+    from textual.app import App
+
+    from console.sync import diff_rows
+
+    class GridApp(App):
+        def compose(self):
+            yield DocumentGrid()
+
+    rng = random.Random(5)
+    app = GridApp()
+    async with app.run_test(size=SIZE) as pilot:
+        grid = app.query_one(DocumentGrid)
+        next_id = 0
+
+        def new_doc() -> dict:
+            nonlocal next_id
+            next_id += 1
+            return {"_id": f"id{next_id:04d}", "_creationTime": float(next_id), "n": float(rng.randint(0, 9))}
+
+        page = [new_doc() for _ in range(8)]
+        grid.show_page(page)
+        rebuilds = grid.rebuilds
+        for _step in range(60):
+            after = [dict(doc) for doc in page]
+            for _edit in range(rng.randint(1, 4)):
+                kind = rng.choice(["insert", "delete", "patch", "move", "field"])
+                if kind == "insert":
+                    after.insert(rng.randint(0, len(after)), new_doc())
+                elif kind == "delete" and after:
+                    after.pop(rng.randrange(len(after)))
+                elif kind == "patch" and after:
+                    after[rng.randrange(len(after))]["n"] = float(rng.randint(10, 99))
+                elif kind == "move" and len(after) > 1:
+                    after.insert(rng.randint(0, len(after) - 1), after.pop(rng.randrange(len(after))))
+                elif kind == "field" and after:
+                    after[rng.randrange(len(after))][f"f{rng.randint(0, 3)}"] = "x"
+            if after:
+                grid.move_cursor(row=rng.randrange(len(page)) if page else 0)
+            cursor_id = grid.current_id
+            grid.apply_diff(diff_rows(page, after), after)
+            await pilot.pause()
+            shown = [grid.coordinate_to_cell_key((row, 0)).row_key.value for row in range(grid.row_count)]
+            assert shown == [doc["_id"] for doc in after]
+            for doc in after:
+                assert str(grid.get_cell(doc["_id"], "n")) == str(doc["n"]).removesuffix(".0")
+                for name in doc:
+                    assert name in grid.fields
+            if cursor_id in grid.docs:
+                assert grid.current_id == cursor_id  # the cursor stays on its document
+            page = after
+        assert grid.rebuilds == rebuilds

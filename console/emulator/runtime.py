@@ -454,65 +454,130 @@ def _reference_path(function) -> str:
 
 
 class _WorkerPool:
-    """Threads that run functions for the event loop: one SimpleQueue, results handed back with
-    `loop.call_soon_threadsafe`. Cheaper per call than `run_in_executor` (no concurrent Future,
-    no condition variables, no chained callbacks), which is most of the cost of a short query.
+    """Threads that run functions for the event loop, handing results back with
+    `loop.call_soon_threadsafe` (cheaper per call than `run_in_executor`).
 
-    A thread is started when a job arrives and no thread is idle (up to `max_workers`), so a long
-    action never holds up the queries behind it while threads are left.
+    One thread, the leader, takes the jobs one after the other: short queries do not fight each
+    other for the GIL, which costs more CPU than the queries themselves. When the leader has been
+    on one job for `STALL_S` while others wait (a long action, a mutation waiting on fsync), a
+    follower thread (started when needed, up to `max_workers`) becomes the leader and the slow
+    job finishes on its own thread, which then waits as a follower.
     """
+
+    STALL_S = 0.001
 
     def __init__(self, max_workers: int, name: str):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._max_workers = max_workers
+        self._max_workers = max(1, max_workers)
         self._name = name
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
+        self._wake_follower = threading.Condition(self._lock)
+        self._threads = 0
+        self._followers = 0  # threads waiting to be promoted
+        self._promotions = 0  # promotions not yet taken by a follower
+        self._leader: object | None = None  # the leading thread's token (or _PROMOTING)
+        self._busy_since: float | None = None  # when the leader started its current job
+        self._check_pending = False
+        self._check_due = 0.0
         self._closed = False
 
     def submit(self, loop: asyncio.AbstractEventLoop, fn, args: tuple, kwargs: dict) -> asyncio.Future:
-        if self._closed:
-            raise RuntimeError("the function runner is closed")
         future = loop.create_future()
-        context = contextvars.copy_context()  # as run_in_executor does not, but to_thread does
+        context = contextvars.copy_context()  # each job in a fresh copy, as asyncio.to_thread does
         with self._lock:
-            start = self._idle <= 0 and len(self._threads) < self._max_workers
-            if start:
-                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
-            else:
-                self._idle -= 1  # this job takes one idle thread
+            if self._closed:
+                raise RuntimeError("the function runner is closed")
+            if self._leader is None:  # first job: start the leader
+                self._leader = _PROMOTING
+                self._start_thread()
+            # One pending check at a time (another if its loop stopped before running it).
+            now = time.monotonic()
+            watch = not self._check_pending or now > self._check_due + 0.05
+            if watch:
+                self._check_pending, self._check_due = True, now + self.STALL_S
         self._jobs.put((loop, future, context, fn, args, kwargs))
-        if start:
-            thread.start()
+        if watch:
+            loop.call_later(self.STALL_S, self._check_stall, loop)
         return future
 
-    def _work(self) -> None:
+    def _check_stall(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: promote a follower when the leader is stuck on a job with work waiting."""
+        with self._lock:
+            self._check_pending = False
+            if self._closed or self._jobs.empty():
+                return
+            busy_since = self._busy_since
+            if busy_since is not None and time.monotonic() - busy_since >= self.STALL_S:
+                promoted = True
+                if self._followers > self._promotions:
+                    self._promotions += 1
+                    self._wake_follower.notify()
+                elif self._threads < self._max_workers:
+                    self._start_thread()
+                else:
+                    promoted = False  # every thread is busy: look again later
+                if promoted:
+                    self._leader = _PROMOTING
+                    self._busy_since = None
+            self._check_pending, self._check_due = True, time.monotonic() + self.STALL_S
+        loop.call_later(self.STALL_S, self._check_stall, loop)
+
+    def _start_thread(self) -> None:
+        """With the lock held: a new thread that takes over as leader."""
+        self._threads += 1
+        threading.Thread(target=self._work, args=(True,), name=f"{self._name}-{self._threads}",
+                         daemon=True).start()
+
+    def _work(self, leading: bool) -> None:
+        me = object()
+        while True:
+            with self._lock:
+                if not leading:
+                    self._followers += 1
+                    self._wake_follower.wait_for(lambda: self._promotions > 0 or self._closed)
+                    self._followers -= 1
+                    if self._closed:
+                        return
+                    self._promotions -= 1
+                self._leader = me
+            leading = self._lead(me)
+            if leading is None:
+                return
+
+    def _lead(self, me: object) -> bool | None:
+        """Take jobs until promoted out of the lead; returns False then (None when closing)."""
         jobs = self._jobs
         while True:
             job = jobs.get()
             if job is None:
-                return
+                return None
+            with self._lock:
+                self._busy_since = time.monotonic()
             loop, future, context, fn, args, kwargs = job
             try:
                 result, error = context.run(fn, *args, **kwargs), None
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                 result, error = None, exc
             with self._lock:
-                self._idle += 1
+                still_leading = self._leader is me
+                if still_leading:
+                    self._busy_since = None
             try:
                 loop.call_soon_threadsafe(_resolve, future, result, error)
             except RuntimeError:  # the loop closed while the function ran
                 pass
             del job, loop, future, context, fn, args, kwargs, result, error
+            if not still_leading:
+                return None if self._closed else False
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            count = len(self._threads)
-        for _ in range(count):
-            self._jobs.put(None)
+            self._wake_follower.notify_all()
+        self._jobs.put(None)  # for the leader
+
+
+_PROMOTING = object()  # a leader is starting or being woken
 
 
 def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:

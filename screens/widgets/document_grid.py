@@ -71,6 +71,9 @@ class DocumentGrid(DataTable):
     def apply_diff(self, diff, docs: list[dict]) -> None:
         """Update in place to show `docs`: only the added, removed, changed and moved rows
         (`diff` is console.sync.diff_rows(shown docs, docs)); the cursor stays on its document."""
+        if not self._diff_fits(diff):  # computed against other rows than these: start over
+            self.show_page(docs)
+            return
         current = self.current_id
         row_before = self.cursor_row
         with self.app.batch_update():
@@ -90,6 +93,11 @@ class DocumentGrid(DataTable):
                 self.move_cursor(row=self.get_row_index(current), scroll=False)
             elif self.row_count:
                 self.move_cursor(row=min(row_before, self.row_count - 1), scroll=False)
+
+    def _diff_fits(self, diff) -> bool:
+        return (all(doc_id in self.docs for doc_id in diff.removed)
+                and all(str(doc.get("_id")) in self.docs for doc in diff.changed)
+                and not any(str(doc.get("_id")) in self.docs for doc in diff.added))
 
     def _add_new_columns(self, docs: list[dict]) -> None:
         for name in document_fields(docs):

@@ -32,7 +32,7 @@ class ClauseRow(Horizontal):
 
     def compose(self) -> ComposeResult:
         clause = self.clause
-        yield Input(clause.field if clause else "", placeholder="field (a.b for nested)",
+        yield Input(clause.field if clause else "", placeholder="field, e.g. a.b",
                     classes="clause-field", suggester=SuggestFromList(self.fields, case_sensitive=True))
         yield Select([(op, op) for op in OPERATORS], value=clause.op if clause else "eq", allow_blank=False,
                      classes="clause-op")
@@ -42,7 +42,7 @@ class ClauseRow(Horizontal):
             shown = clause.value
         else:
             shown = to_jsonish(clause.value, indent=None)
-        yield Input(shown, placeholder='value: "text", 12, 12n, true, null — or a type name',
+        yield Input(shown, placeholder='"text", 12, 12n, true, null or a type',
                     classes="clause-value")
         yield Button("✕", classes="clause-remove")
 

@@ -68,10 +68,11 @@ class StatusBar(Static):
 
 
 class ConnectionBanner(Horizontal):
-    """Shown while the deployment cannot be reached; `r` retries."""
+    """Shown while the deployment cannot be reached; `r` retries. In the flow (not docked) so
+    that it pushes the screen down instead of covering the status bar."""
 
     DEFAULT_CSS = """
-    ConnectionBanner { dock: top; height: auto; background: $error 30%; padding: 0 1; display: none; }
+    ConnectionBanner { height: auto; background: $error 30%; padding: 0 1; display: none; }
     ConnectionBanner.-shown { display: block; }
     ConnectionBanner Static { width: 1fr; }
     """

@@ -329,7 +329,7 @@ class Database:
             try:
                 for number in tx._new_tables:
                     store.persist_table(writer, self._by_number[number])
-                index_writes, tables, deltas = self._apply_writes(writer, tx._writes)
+                index_writes, tables, deltas = self._apply_writes(writer, tx)
                 ts = self._finish_commit(writer, deltas)
                 writer.execute("COMMIT")
             except BaseException:
@@ -342,24 +342,29 @@ class Database:
             self._publish(Commit(ts, index_writes, tables))
             return ts
 
-    def _apply_writes(self, writer, writes: dict) -> tuple[list[IndexWrite], set[str], dict[int, int]]:
+    def _apply_writes(self, writer, tx: Transaction) -> tuple[list[IndexWrite], set[str], dict[int, int]]:
         index_writes: list[IndexWrite] = []
         tables: set[str] = set()
         deltas: dict[int, int] = {}
-        for doc_id, (number, doc) in writes.items():
+        for doc_id, (number, doc) in tx._writes.items():
             info = self._by_number[number]
             id_key = keys.id_key(doc_id)
-            row = writer.execute(
-                "SELECT rowid, json FROM documents WHERE table_number=? AND id_key=?", (number, id_key)
-            ).fetchone()
+            if doc_id in tx._inserted:
+                row = None  # a fresh random id: no stored version to look up
+            else:
+                row = writer.execute(
+                    "SELECT rowid, json FROM documents WHERE table_number=? AND id_key=?", (number, id_key)
+                ).fetchone()
             old = decode_document(row[1]) if row else None
             if old is None and doc is None:
                 continue
             tables.add(info.name)
             changes = []
+            staged = tx._doc_keys.get(doc_id, ()) if doc is not None else ()
+            staged_keys = dict(staged)  # computed by _stage (an index added since then is keyed here)
             for index in info.indexes.values():
                 old_key = index.key(old) if old is not None else None
-                new_key = index.key(doc) if doc is not None else None
+                new_key = None if doc is None else (staged_keys.get(index.index_id) or index.key(doc))
                 index_writes.append(IndexWrite(index.index_id, old_key, new_key))
                 if not index.is_by_id and old_key != new_key:
                     changes.append((index.index_id, old_key, new_key))
@@ -370,15 +375,15 @@ class Database:
                 writer.execute("DELETE FROM documents WHERE rowid=?", (row[0],))
                 deltas[number] = deltas.get(number, 0) - 1
                 continue
-            text = keys.dumps_document(doc)
+            text, size = store.encode_document(doc), store.document_size(doc)
             if row is not None:
                 rowid = row[0]
-                writer.execute("UPDATE documents SET json=? WHERE rowid=?", (text, rowid))
+                writer.execute("UPDATE documents SET json=?, size=? WHERE rowid=?", (text, size, rowid))
             else:
                 rowid = self._reserve_rowids(1)
                 writer.execute(
-                    "INSERT INTO documents(rowid, table_number, id_key, json) VALUES(?, ?, ?, ?)",
-                    (rowid, number, id_key, text),
+                    "INSERT INTO documents(rowid, table_number, id_key, json, size) VALUES(?, ?, ?, ?, ?)",
+                    (rowid, number, id_key, text, size),
                 )
                 deltas[number] = deltas.get(number, 0) + 1
             for index_id, _, new_key in changes:
@@ -396,8 +401,10 @@ class Database:
                 (number, delta),
             )
         ts = self._next_ts()
-        store.write_meta(writer, "last_commit_ts", str(ts))
-        store.write_meta(writer, "last_creation_time", repr(self._last_creation_time))
+        writer.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES('last_commit_ts', ?), ('last_creation_time', ?)",
+            (str(ts), repr(self._last_creation_time)),
+        )
         return ts
 
     def _publish(self, commit: Commit) -> None:
@@ -684,12 +691,14 @@ class Database:
         doc = {"_id": doc_id, "_creationTime": creation_time, **value}
         if validate:
             try:
-                values.check_document_fields(doc)
+                size = store.check_document(doc)
                 if validator is not None:
                     validate_value(validator, value, table_name_of=self._table_name_of)
             except (ValueError, ValidationError) as error:
                 raise ConvexEngineError(str(error)) from None
-        return doc_id, keys.id_key(doc_id), creation_time, keys.dumps_document(doc), keys.index_keys(doc, specs)
+        else:
+            size = store.document_size(doc)
+        return doc_id, keys.id_key(doc_id), creation_time, store.encode_document(doc), keys.index_keys(doc, specs), size
 
     def _reserve_rowids(self, count: int) -> int:
         with self._catalog_lock:
@@ -700,10 +709,10 @@ class Database:
     def _bulk_statements(self, info: store.TableInfo, prepared: list[tuple]) -> list[tuple[str, list]]:
         base = self._reserve_rowids(len(prepared))
         number = info.number
-        doc_params = [x for i, p in enumerate(prepared) for x in (base + i, number, p[1], p[3])]
+        doc_params = [x for i, p in enumerate(prepared) for x in (base + i, number, p[1], p[3], p[5])]
         entry_params = [x for i, p in enumerate(prepared) for index_id, key in p[4] for x in (index_id, key, base + i)]
         return [
-            *_multi_row_inserts("documents(rowid, table_number, id_key, json)", 4, doc_params),
+            *_multi_row_inserts("documents(rowid, table_number, id_key, json, size)", 5, doc_params),
             *_multi_row_inserts("temp.bulk_entries(index_id, key, doc)", 3, entry_params),
         ]
 

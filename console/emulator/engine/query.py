@@ -269,8 +269,7 @@ def compile_range(index_name: str, index: store.IndexInfo, range_json: list) -> 
 # Scans
 
 
-def decode_document(text: str) -> dict:
-    return values.decode(json.loads(text))
+decode_document = store.decode_document
 
 
 class IndexScan:
@@ -286,6 +285,7 @@ class IndexScan:
         self.batch = batch
         self.done = False
         self.last_key: bytes | None = None
+        self.last_size: int | None = None  # stored size of the last SQL row (None: compute it)
 
     def _refill(self) -> None:
         # Resume after the last row fetched (not the last returned: shadowed rows are skipped).
@@ -321,16 +321,31 @@ class IndexScan:
         """The next (key, document), or None when the interval is exhausted."""
         if self.done:
             return None
+        tx = self.tx
+        if not tx._writes:  # nothing pending in this transaction: the SQL rows are the scan
+            if not self.buffer:
+                if not self.sql_done:
+                    self._refill()
+                if not self.buffer:  # a short refill sets sql_done
+                    self._finish()
+                    return None
+            row = self.buffer.pop()
+            key = row[0]
+            self.last_size = row[3]
+            self._advance(key)
+            return key, decode_document(row[2])
         row = self._next_sql()
-        pending = self.tx._overlay_next(self.index.index_id, self.lo, self.hi, self.desc)
+        pending = tx._overlay_next(self.index.index_id, self.lo, self.hi, self.desc) if tx._overlays else None
         if row is None and pending is None:
             self._finish()
             return None
         if pending is not None and (row is None or (pending[0] > row[0] if self.desc else pending[0] < row[0])):
             key, doc = pending
+            self.last_size = None
         else:
             self.buffer.pop()
             key, doc = row[0], decode_document(row[2])
+            self.last_size = row[3]
         self._advance(key)
         return key, doc
 
@@ -357,6 +372,7 @@ class ListScan:
     def __init__(self, rows: list[dict]):
         self.rows = rows[::-1]
         self.last_key = None
+        self.last_size = None
         self.done = False
 
     def next(self):
@@ -419,27 +435,31 @@ class QueryStream:
         self.scan = scan
         self.operators = operators
         self.counts = [0] * len(operators)
+        self.limits = [(i, arg) for i, (kind, arg) in enumerate(operators) if kind == "limit"]
         self.done = False
         self.rows_read = 0
         self.bytes_read = 0
         self.track_bytes = track_bytes
 
     def _limit_reached(self) -> bool:
-        return any(kind == "limit" and self.counts[i] >= arg for i, (kind, arg) in enumerate(self.operators))
+        counts = self.counts
+        return any(counts[i] >= arg for i, arg in self.limits)
 
     def next(self) -> tuple[bytes | None, dict] | None:
+        scan = self.scan
         while not self.done:
-            if self._limit_reached():
+            if self.limits and self._limit_reached():
                 self.done = True
                 break
-            item = self.scan.next()
+            item = scan.next()
             if item is None:
                 self.done = True
                 break
             self.rows_read += 1
             if self.track_bytes:
-                self.bytes_read += values.value_size(item[1])
-            if self._passes(item[1]):
+                size = scan.last_size
+                self.bytes_read += size if size is not None else store.document_size(item[1])
+            if not self.operators or self._passes(item[1]):
                 return item
         return None
 

@@ -61,7 +61,7 @@ class Commit:
     schema_changed: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ReadInterval:
     """Keys [start, end) of one index (end None = unbounded); a scan widens it as it proceeds."""
 
@@ -141,6 +141,7 @@ class Transaction:
         self._writes: dict[str, tuple[int, dict | None]] = {}  # id -> (table number, new doc | None)
         self._overlays: dict[int, _Overlay] = {}
         self._doc_keys: dict[str, list[tuple[int, bytes]]] = {}
+        self._inserted: set[str] = set()  # ids created by this transaction
         self._count_delta: dict[int, int] = {}
         self._new_tables: set[int] = set()
         self._streams: dict[int, query.QueryStream] = {}
@@ -229,7 +230,9 @@ class Transaction:
         if info is None:
             return None
         doc = self._current(info, doc_id)
-        return dict(doc) if doc is not None else None
+        if doc is None or doc_id not in self._writes:
+            return doc  # decoded for this call: the caller's own copy
+        return dict(doc)
 
     def count(self, table: str) -> int:
         self._check_open()
@@ -275,7 +278,8 @@ class Transaction:
         if item is None:
             del self._streams[query_id]
             return None, True
-        return dict(item[1]), False
+        # Pending documents are shared with the overlay; without writes each row was decoded for this call.
+        return (dict(item[1]) if self._writes else item[1]), False
 
     def query_cleanup(self, query_id: int) -> bool:
         return self._streams.pop(query_id, None) is not None
@@ -324,6 +328,7 @@ class Transaction:
         doc = {"_id": doc_id, "_creationTime": creation_time, **value}
         self._check_document(info, doc)
         self._stage(info, doc_id, doc)
+        self._inserted.add(doc_id)
         self._count_delta[info.number] = self._count_delta.get(info.number, 0) + 1
         return doc_id
 
@@ -383,7 +388,7 @@ class Transaction:
 
     def _check_document(self, info: store.TableInfo, doc: dict) -> None:
         try:
-            values.check_document_fields(doc)
+            store.check_document(doc)
         except ValueError as error:
             raise ConvexEngineError(str(error)) from None
         validator = self.db._document_validator(info.name)
