@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 
@@ -119,8 +120,23 @@ def run_http(argv: list[str]) -> int:
 COMMANDS = {"emulator": run_emulator, "token": run_token, "http": run_http}
 
 
+BROKEN_PIPE_EXIT = 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run a command; output cut short by a closed pipe (`... | head`) ends quietly, as Unix tools do."""
+    try:
+        code = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+    except BrokenPipeError:
+        # Python's documented recipe: point stdout at devnull so the final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
+    return code
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in COMMANDS:
         code = COMMANDS[argv[0]](argv[1:])
     elif argv and argv[0] in ("-h", "--help"):

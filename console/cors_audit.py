@@ -211,8 +211,7 @@ def fix_for(audit: RouteAudit) -> str:
         return "Check that the site URL is right and the deployment is running."
     preflight = audit.probes[0]
     if not audit.options_routed or any("no OPTIONS route" in p for p in preflight.problems):
-        return (f"Add an OPTIONS route for {audit.route} returning CORS_HEADERS with status 200 "
-                "(the browser sends this preflight before the real request).")
+        return f"Add an OPTIONS route for {audit.route} that returns CORS_HEADERS with status 200."
     if preflight.problems:
         return "Answer the preflight with the full CORS_HEADERS constant: " + preflight.problems[0] + "."
     failing = [p for p in audit.probes[1:] if p.problems]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import importlib.util
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -67,17 +69,22 @@ class Choice:
     emulator: Any = None  # the RunningEmulator we started, stopped on exit
 
 
-def main(argv: Sequence[str] | None = None, *, run_ui: Callable[..., int] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, run_ui: Callable[..., int] | None = None,
+         preload_ui: bool | None = None) -> int:
+    """`preload_ui`: import the UI on a thread during start-up (default: when `run_ui` is the real UI)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    preload: UiPreload | None = None
     try:
         args = build_parser().parse_args(args_list)
         _check_combinations(args)
+        if not args.check and (run_ui is None if preload_ui is None else preload_ui):
+            preload = UiPreload.start()  # the UI loads while we read profiles, verify or start the emulator
         settings = Settings(args.config_dir)
         choice = choose_connection(args, settings)
     except StartupError as exc:
-        return _fail(str(exc), exc.status)
+        return _fail(str(exc), exc.status, preload)
     except (InvalidConnection, ProfileError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), 2, preload)
     try:
         settings.profile = choice.profile
         settings.origin = choice.origin
@@ -93,9 +100,42 @@ def main(argv: Sequence[str] | None = None, *, run_ui: Callable[..., int] | None
         settings.close()
 
 
-def _fail(message: str, status: int) -> int:
+def _fail(message: str, status: int, preload: "UiPreload | None" = None) -> int:
+    if preload is not None:
+        preload.wait()  # never leave a thread importing while the interpreter exits
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return status
+
+
+class UiPreload:
+    """Imports the UI (Textual, the app, the first screen) on a thread while the main thread
+    does the I/O-bound part of start-up: reading profiles, verifying a typed URL (network) or
+    starting the built-in emulator (SQLite). The main thread's own import of `screens.app` then
+    finds it done (or waits for it: imports are locked per module). A failure here is ignored:
+    the main thread imports again and reports it as usual."""
+
+    MODULES = ("screens.app", "screens.data")
+
+    def __init__(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ui-preload", daemon=True)
+
+    @classmethod
+    def start(cls) -> "UiPreload | None":
+        if importlib.util.find_spec("screens") is None:
+            return None
+        preload = cls()
+        preload._thread.start()
+        return preload
+
+    def _run(self) -> None:
+        for name in self.MODULES:
+            try:
+                importlib.import_module(name)
+            except BaseException:  # e.g. a screen being written; the main thread will say so
+                return
+
+    def wait(self, timeout: float = 30.0) -> None:
+        self._thread.join(timeout)
 
 
 def _check_combinations(args: argparse.Namespace) -> None:

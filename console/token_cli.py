@@ -36,7 +36,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check the signature and match the deployment's auth providers")
     _add_common(verify)
-    verify.add_argument("--deployment", metavar="URL", help="deployment URL whose auth providers to match")
+    verify.add_argument("--url", "--deployment", dest="deployment", metavar="URL",
+                        help="deployment URL whose auth providers to match (--deployment: the older spelling)")
     verify.add_argument("--admin-key-env", metavar="VAR",
                         help="env var holding the admin key (default: CONVEX_ADMIN_KEY, CONVEX_SELF_HOSTED_ADMIN_KEY)")
     keys = verify.add_mutually_exclusive_group()
@@ -63,7 +64,7 @@ def _admin_key(var: str | None) -> str:
     for name in names:
         if os.environ.get(name):
             return os.environ[name]
-    raise UsageError(f"--deployment needs an admin key: set {' or '.join(names)} (or pass --admin-key-env VAR)")
+    raise UsageError(f"--url needs an admin key: set {' or '.join(names)} (or pass --admin-key-env VAR)")
 
 
 def _key_source(args: argparse.Namespace) -> T.KeySource | None:

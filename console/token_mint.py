@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="extra claim key=value (value parsed as JSON when it is JSON)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data-dir", help="sign locally with this emulator data dir's key")
-    source.add_argument("--url", help="ask the running emulator at this URL")
+    source.add_argument("--url", "--deployment", dest="url", metavar="URL",
+                        help="ask the running emulator at this URL (--deployment works too)")
     parser.add_argument("--admin-key-env", default=DEFAULT_ADMIN_KEY_ENV,
                         help=f"env var holding the admin key (default {DEFAULT_ADMIN_KEY_ENV})")
     parser.add_argument("--issuer", help="issuer URL override (with --data-dir)")

@@ -68,14 +68,19 @@ def check_field_name(name: str) -> None:
         raise ValueError(f"Field name {name!r} must be a string, not {type(name).__name__}")
     if name.startswith("$"):
         raise ValueError(f"Field name {name} starts with '$', which is reserved.")
+    if not (name.isascii() and name.isprintable()):  # checked in C: non-control ASCII only
+        _raise_bad_field_character(name)
+    if len(name) > MAX_FIELD_NAME_LENGTH:
+        raise ValueError(f"Field name is too long ({len(name)} > maximum {MAX_FIELD_NAME_LENGTH})")
+
+
+def _raise_bad_field_character(name: str) -> None:
     for char in name:
         if not (" " <= char <= "~"):
             raise ValueError(
                 f"Field name {name!r} has invalid character {char!r}: "
                 "Field names can only contain non-control ASCII characters"
             )
-    if len(name) > MAX_FIELD_NAME_LENGTH:
-        raise ValueError(f"Field name is too long ({len(name)} > maximum {MAX_FIELD_NAME_LENGTH})")
 
 
 def _check_int(value: int) -> None:

@@ -1,4 +1,5 @@
-"""The command palette's state-aware commands: sections, tables, profiles, connection."""
+"""The command palette's state-aware commands: sections, tables, functions, profiles, connection,
+and the DESIGN §6 shortcuts (decode a token from the clipboard, cancel a scheduled job)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,26 @@ from functools import partial
 from typing import Iterable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+def in_section(app, mode: str, method: str, *args, tries: int = 25) -> None:
+    """Switch to `mode`, then call its screen's `method(*args)` once the screen is ready. A screen
+    opened for the first time is still loading its list: a False answer is retried for a while."""
+    app.action_section(mode)
+
+    def call() -> None:
+        if app.current_mode != mode:
+            return  # the user went elsewhere meanwhile
+        screen = app.screen
+        handler = getattr(screen, method, None)
+        if handler is None or handler(*args) is not False:
+            return
+        if tries > 1 and not getattr(screen, "spec_loaded", True):
+            app.set_timer(0.2, lambda: in_section(app, mode, method, *args, tries=tries - 1))
+        else:
+            app.notify(f"{args[0] if args else method} was not found on this deployment.", severity="warning")
+
+    app.call_after_refresh(call)
 
 
 class ConsoleCommands(Provider):
@@ -17,10 +38,14 @@ class ConsoleCommands(Provider):
             yield f"Go to: {title}", partial(app.action_section, mode), f"Section {key}"
         for table in getattr(app, "table_names", []):
             yield f"Open table: {table}", partial(self._open_table, table), "Data"
+        for path in getattr(app, "function_paths", []):
+            yield f"Run function: {path}", partial(self._open_function, path), "Functions"
         for name in self._profiles():
             yield f"Switch profile: {name}", partial(self._switch_profile, name), "Connect"
         if getattr(app, "connection", None) is not None:
             yield "Retry connection", app.retry_connection, "Check the deployment again"
+            yield "Decode token from clipboard", self._decode_clipboard, "Auth"
+            yield "Cancel scheduled job…", self._cancel_job, "Schedules: pick a job, then d"
         screen = app.screen
         if type(screen).__name__ == "DataScreen" and getattr(screen, "table", None):
             yield "Filter documents", screen.action_filter, "Data"
@@ -46,6 +71,15 @@ class ConsoleCommands(Provider):
                 screen.open_table(table)
 
         app.call_after_refresh(open_it)
+
+    def _open_function(self, path: str) -> None:
+        in_section(self.app, "functions", "open_function", path)
+
+    def _decode_clipboard(self) -> None:
+        in_section(self.app, "auth", "action_from_clipboard")
+
+    def _cancel_job(self) -> None:
+        in_section(self.app, "schedules", "focus_jobs_to_cancel")
 
     def _switch_profile(self, name: str) -> None:
         from screens.connect import connect_profile

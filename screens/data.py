@@ -6,6 +6,7 @@ Workers only call the client and post messages; the `on_*` handlers change widge
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,9 +32,6 @@ from screens.paging import PAGE_SIZE, PageRequest, Pager, flip
 from screens.query import QuerySpec
 from screens.widgets.document_detail import DocumentDetail
 from screens.widgets.document_grid import DocumentGrid
-from screens.widgets.filter_editor import FilterEditor
-from screens.widgets.json_editor import JsonEditor
-from screens.widgets.modals import ConfirmModal
 
 SYSTEM_TABLE_NUMBERS = {"_file_storage": "_storage", "_scheduled_jobs": "_scheduled_functions"}
 POLL_SECONDS = 2.0  # the page is re-read this often when the deployment refuses live queries
@@ -167,6 +165,11 @@ class DataScreen(ConsoleScreen):
         self.page_loading = False
         self.filter_problem = ""
         self._tables_pending = False
+        # schema and counts wait for the first page to be painted (they are not needed for rows)
+        self._details_wanted = False
+        self._tables_known = False
+        self._page_shown = False
+        self._shown_request: PageRequest | None = None
         self._paging_keys: tuple[bool, bool] | None = None
         # live page: one subscription (or poll) for the page on screen, tagged by a generation
         self._live_generation = 0
@@ -220,7 +223,15 @@ class DataScreen(ConsoleScreen):
     def request_tables(self) -> None:
         if not self._tables_pending:
             self._tables_pending = True
+            self._details_wanted = True
             self.load_tables()
+
+    def _request_details(self) -> None:
+        """Schema and counts, once the names are known and the first rows are on screen (or
+        there are none to show): at start-up they would only compete with the page."""
+        if self._details_wanted and self._tables_known and (self._page_shown or self.table is None):
+            self._details_wanted = False
+            self.load_table_details()
 
     @property
     def client(self):
@@ -230,16 +241,23 @@ class DataScreen(ConsoleScreen):
 
     @work(exclusive=True, exit_on_error=False, group="tables")
     async def load_tables(self) -> None:
-        """Names first (the grid can start loading), then the schema and the counts."""
+        """The names (one request): the grid can start loading."""
         tables = await self.client.tables(counts=False)
         mapping = {info.number: info.name for info in tables if info.number is not None}
         self.post_message(TablesLoaded(tables, mapping))
-        try:
-            schemas = await self.client.schemas()
-        except ClientError:  # the schema is optional for browsing; the pane says it is unknown
-            schemas = None
-        self.post_message(SchemasLoaded(schemas))
-        counted = await self.client.tables(counts=True)
+
+    @work(exclusive=True, exit_on_error=False, group="table-details")
+    async def load_table_details(self) -> None:
+        """The schema and the counts, side by side."""
+
+        async def schemas() -> Schemas | None:
+            try:
+                return await self.client.schemas()
+            except ClientError:  # the schema is optional for browsing; the pane says it is unknown
+                return None
+
+        found, counted = await asyncio.gather(schemas(), self.client.tables(counts=True))
+        self.post_message(SchemasLoaded(found))
         self.post_message(CountsLoaded({info.name: info.count for info in counted}))
 
     def worker_succeeded(self, worker: Worker) -> None:
@@ -284,6 +302,8 @@ class DataScreen(ConsoleScreen):
             self._tables_pending = False
         if worker.group == "page":
             self.page_loading = False
+            self._page_shown = True  # no rows to wait for: the details may come
+            self._request_details()
             self._update_bars()
 
     # -- message handlers -------------------------------------------------------------
@@ -295,13 +315,15 @@ class DataScreen(ConsoleScreen):
             info.count = known.get(info.name, info.count)
         self.table_numbers = {number: SYSTEM_TABLE_NUMBERS.get(name, name) for number, name in message.mapping.items()}
         self.app.table_names = [info.name for info in self.tables]
-        self._fill_table_list()
+        self._tables_known = True
         if self.table is None or self.table not in self.app.table_names:
             last = self.app.session.last_table()
             names = self.app.table_names
             start = last if last in names else (names[0] if names else None)
             if start is not None:
                 self.open_table(start, restore=True)
+        self._fill_table_list()
+        self._request_details()
 
     def on_schemas_loaded(self, message: SchemasLoaded) -> None:
         self.schemas = message.schemas
@@ -348,8 +370,17 @@ class DataScreen(ConsoleScreen):
         if self.focused is None:
             grid.focus()
         self._show_highlighted()
-        self._start_live(message.request)
         self._update_bars()
+        # paint the rows first; the subscription, the footer and the details follow
+        self._shown_request = message.request
+        self.call_after_refresh(self._after_page_painted, message.request)
+
+    def _after_page_painted(self, request: PageRequest) -> None:
+        if self.page_loading or request is not self._shown_request:  # another page came or is on its way
+            return
+        self._page_shown = True
+        self._start_live(request)
+        self._request_details()
         paging_keys = (self.pager.can_go_next, self.pager.can_go_previous)
         if paging_keys != self._paging_keys:  # the footer recomposes on refresh: only on change
             self._paging_keys = paging_keys
@@ -587,6 +618,8 @@ class DataScreen(ConsoleScreen):
             if spec is not None:
                 self._apply_spec(spec)
 
+        from screens.widgets.filter_editor import FilterEditor  # editors load when first used
+
         self.app.push_screen(FilterEditor(self.spec, fields, indexes), done)
 
     def action_clear_filters(self) -> None:
@@ -670,6 +703,8 @@ class DataScreen(ConsoleScreen):
             documents = value if isinstance(value, list) else [value]
             self.write(f"Inserted {len(documents)} document(s) into {table}", table, "add_documents", table, documents)
 
+        from screens.widgets.json_editor import JsonEditor
+
         self.app.push_screen(JsonEditor(f"Insert into {table}", to_jsonish(template),
                                         hint="A document, or a list of documents. F2 inserts, Esc cancels. "
                                              "int64 as 123n.", validate=check), done)
@@ -692,6 +727,8 @@ class DataScreen(ConsoleScreen):
             if value is not None:
                 self.write(f"Updated {field} of {doc_id}", table, "patch_fields", table, [doc_id], {field: value})
 
+        from screens.widgets.json_editor import JsonEditor
+
         self.app.push_screen(JsonEditor(f"Edit {table}.{field} of {doc_id}", to_jsonish(doc[field])), done)
 
     def action_edit_document(self) -> None:
@@ -709,6 +746,8 @@ class DataScreen(ConsoleScreen):
         def done(value: Any) -> None:
             if value is not None:
                 self.write(f"Replaced {doc_id}", table, "replace_document", doc_id, value)
+
+        from screens.widgets.json_editor import JsonEditor
 
         self.app.push_screen(JsonEditor(f"Edit document {doc_id} in {table}", to_jsonish(body), validate=check), done)
 
@@ -729,6 +768,8 @@ class DataScreen(ConsoleScreen):
             if confirmed:
                 refs = [(doc_id, table) for doc_id in doc_ids]
                 self.write(f"Deleted {len(doc_ids)} {noun} from {table}", table, "delete_documents", refs)
+
+        from screens.widgets.modals import ConfirmModal
 
         self.app.push_screen(ConfirmModal(f"Delete from {table}", message, confirm_label="Delete",
                                           require_text=table if production else None), done)

@@ -355,7 +355,7 @@ class FilesScreen(ConsoleScreen):
         if worker.group == "files-load":
             self.loading = False
             error = worker.error
-            self.load_error = (f"deployment unreachable ({error.reason})" if isinstance(error, Unreachable)
+            self.load_error = (f"deployment unreachable: {error.reason}" if isinstance(error, Unreachable)
                                else str(error) or type(error).__name__)
             self._update_bar()
 

@@ -291,6 +291,7 @@ class FunctionsScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self._acting_seen = getattr(self.app, "acting_identity", None)
+        self._token_seen: str | None = None  # a token already set is picked up on the first resume
         self._restore_identity()
         self.load_spec()
 
@@ -301,8 +302,23 @@ class FunctionsScreen(ConsoleScreen):
             self._acting_seen = acting
             self._fill_identity(_identity_fields(acting))
             self.notify("Identity from the Auth screen: F4 to run as it.")
+        self._follow_token()
         if self.is_mounted and self.query("#fn-run-note"):
             self._update_buttons()
+
+    def _follow_token(self) -> None:
+        """Run as the Auth screen's token when it sets one; back to admin when it clears it."""
+        token = getattr(self.app, "bearer_token", None)
+        if token == getattr(self, "_token_seen", None) or not self.query("#fn-run-as"):
+            return
+        self._token_seen = token
+        select = self.query_one("#fn-run-as", Select)
+        if token:
+            select.value = "jwt"
+            self.notify("Running as the token from the Auth screen (F4 changes it).", title="Run as")
+        elif select.value == "jwt":
+            select.value = "admin"
+            self.notify("The Auth screen's token was cleared: running as admin.", title="Run as")
 
     # -- spec ----------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""`?` / F1: every binding of the screen it was opened from, with the keys in effect."""
+"""`?` / F1: every binding of the screen it was opened from, with the keys in effect.
+
+The screen's own keys come first, then the Global ones (sections, help, quit), then the keys of
+the console's own widgets; Textual's built-in widget keys (cursor moves, scrolling, the footer)
+are left out: they are the usual ones and drown the rest."""
 
 from __future__ import annotations
 
@@ -9,24 +13,32 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
+Row = tuple[str, str, str, str]  # (where, keys, description, binding id)
 
-def binding_rows(app, screen: Screen) -> list[tuple[str, str, str, str]]:
-    """(where, keys, description, binding id) for the app, the screen and its widgets."""
+
+def binding_rows(app, screen: Screen) -> list[Row]:
+    """(where, keys, description, binding id): the screen, Global, then the console's widgets."""
     keymap = getattr(app, "_keymap", {}) or {}
-    rows: list[tuple[str, str, str, str]] = []
+    widgets = [(type(w).__name__, w) for w in screen.walk_children() if w.BINDINGS and _own_widget(w)]
+    rows: list[Row] = []
     seen: set[tuple[str, str]] = set()
-    nodes = [("Screen", screen), *[(type(w).__name__, w) for w in screen.walk_children() if w.BINDINGS]]
-    nodes.append(("Global", app))
-    for where, node in nodes:
+    for where, node in [("Screen", screen), ("Global", app), *widgets]:
         for binding in node._bindings:
             binding = binding[1] if isinstance(binding, tuple) else binding
-            key = (binding.id or binding.action, where)
-            if key in seen or not binding.description and not binding.id:
+            if not binding.id:  # Textual's defaults (focus cycling, palette, ...): not ours to list
+                continue
+            key = (binding.id, where)
+            if key in seen:
                 continue
             seen.add(key)
-            keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
-            rows.append((where, _display_keys(app, keys), binding.description or binding.action, binding.id or ""))
+            keys = keymap.get(binding.id, binding.key)
+            rows.append((where, _display_keys(app, keys), binding.description or binding.action, binding.id))
     return rows
+
+
+def _own_widget(widget) -> bool:
+    """A widget of the console (screens.*), not one of Textual's built-ins (DataTable, Footer, ...)."""
+    return not type(widget).__module__.startswith("textual.")
 
 
 def _display_keys(app, keys: str) -> str:

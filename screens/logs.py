@@ -192,10 +192,10 @@ class LogsScreen(ConsoleScreen):
         if model.filter.active and model.filter != LogFilter(system=model.filter.system):
             text.append(" · filtered (x clears)", style="cyan")
         text.append(" · _system shown (a)" if model.filter.system else " · _system hidden (a)", style="dim")
-        if self.problem:
+        if getattr(self.app, "connection_state", "") in ("unreachable", "refused"):
+            text.append(" · deployment unreachable (the banner says why) · r retries", style="red")
+        elif self.problem:
             text.append(f" · {self.problem}", style="red")
-        elif self._tail_down():
-            text.append(" · deployment unreachable · r retries", style="red")
         self.query_one("#logs-state", Static).update(text)
 
     # -- pause -------------------------------------------------------------------------

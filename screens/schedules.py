@@ -295,12 +295,18 @@ class SchedulesScreen(ConsoleScreen):
         counts = table.counts()
         parts = [f"{counts.get(kind, 0)} {kind}" for kind in STATES if counts.get(kind)]
         text = Text()
+        if not self.loaded:  # nothing known yet: no "0 jobs"
+            text.append("Jobs", style="bold")
+            text.append(f"  [{self.mode_note}]", style="dim italic")
+            self.query_one("#jobs-bar", Static).update(text)
+            return
         text.append(plural(len(table.docs), "job"), style="bold")
         if parts:
             text.append(" · " + " · ".join(parts))
         if table.job_filter.active:
             text.append(f"  ▸ filter: {table.job_filter.describe()}", style="yellow")
-        text.append(f"  showing {table.page_text()}")
+        if table.docs:
+            text.append(f"  showing {table.page_text()}")
         if len(table.docs) >= JOB_LIMIT:
             text.append(f"  (newest {JOB_LIMIT:,} only)", style="dim")
         text.append(f"  [{self.mode_note}]", style="dim italic")
@@ -377,8 +383,8 @@ class SchedulesScreen(ConsoleScreen):
             )
         if table.row_count:
             table.move_cursor(row=min(max(selected, 0), table.row_count - 1), scroll=False)
-        self.query_one("#crons-bar", Static).update(
-            Text(f"{plural(len(self.crons), 'cron job')}  [{self.mode_note}]", style="bold"))
+        counted = plural(len(self.crons), "cron job") if self.loaded or self.crons else "Cron jobs"
+        self.query_one("#crons-bar", Static).update(Text(f"{counted}  [{self.mode_note}]", style="bold"))
         self._show_cron()
 
     def _runs_of(self, name: str | None) -> list[dict]:
@@ -400,7 +406,7 @@ class SchedulesScreen(ConsoleScreen):
         table = self.query_one("#crons", DataTable)
         detail = self.query_one("#cron-detail", Static)
         if not table.row_count:
-            detail.update("No cron jobs: declare them in the app's crons module.")
+            detail.update("No cron jobs: declare them in the app's crons module." if self.loaded else "")
             return
         name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         lines = [f"Runs of {name!r} (newest first):"]
@@ -578,6 +584,16 @@ class SchedulesScreen(ConsoleScreen):
         if job is not None:
             self.app.copy_to_clipboard(json.dumps(values.to_clean_json((job.get("args") or [{}])[0])))
             self.notify("Arguments copied")
+
+    def focus_jobs_to_cancel(self) -> None:
+        """The palette's "Cancel scheduled job…": show the jobs still waiting, ready for d."""
+        tabs = self.query_one("#schedules-tabs", TabbedContent)
+        tabs.active = "tab-jobs"
+        current = self.table.job_filter
+        if current.state == "all":
+            self._apply_filter(JobFilter(current.function, "pending", current.window))
+        self.table.focus()
+        self.notify("Pick a job, then d to cancel it (s changes the state shown).", title="Cancel a job")
 
     def action_toggle_tab(self) -> None:
         tabs = self.query_one("#schedules-tabs", TabbedContent)

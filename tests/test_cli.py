@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -134,3 +135,37 @@ def test_help_and_token_dispatch():
     assert "convex-console emulator" in result.stdout and "--url" in result.stdout
     token = subprocess.run([*ENTRY, "token", "--help"], capture_output=True, text=True, timeout=60)
     assert token.returncode == 0 and "usage: convex-console token" in token.stdout
+
+
+def _unsigned_jwt() -> str:
+    import base64
+    import json
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    claims = {"sub": "user_1", "iss": "https://issuer.example", "aud": "convex", "note": "x" * 5000}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2ln"
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`convex-console token decode JWT | head`: no BrokenPipeError traceback."""
+    process = subprocess.Popen([*ENTRY, "token", "decode", _unsigned_jwt()], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # the reader is gone before the command writes anything
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 1
+
+
+def test_http_audit_of_a_dead_deployment_says_so(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CONVEX_CONSOLE_CONFIG_DIR": str(tmp_path / "config")}
+    for extra in ([], ["--routes", "GET:/health"]):
+        result = subprocess.run([*ENTRY, "http", "audit", "--url", f"http://127.0.0.1:{port}", "--env-dir",
+                                 str(tmp_path), *extra], capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Nothing audited: Cannot reach" in result.stdout
+        assert "routes audited" not in result.stdout and "Traceback" not in result.stderr

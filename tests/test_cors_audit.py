@@ -45,6 +45,7 @@ async def test_demo_audit_finds_exactly_the_two_planted_mistakes(demo):
     assert legacy.options_routed is False
     assert legacy.probes[0].status == 404 and not legacy.probes[1].problems  # only the preflight fails
     assert legacy.fix.startswith("Add an OPTIONS route for /legacy/echo")
+    assert "seed" not in legacy.fix.lower() and "workflow" not in legacy.fix.lower()  # no internal references
     messages = by_route["/messages"]
     assert messages.options_routed is True
     preflight, request, error = messages.probes

@@ -756,3 +756,44 @@ def test_user_identity_needs_token_identifier_or_issuer_and_subject():
     assert Identity.user({"tokenIdentifier": "t"}).user_attributes == {"tokenIdentifier": "t"}
     assert Identity.admin().user_attributes is None and Identity.admin().can_call_internal
     assert not Identity.user({"tokenIdentifier": "t"}).can_call_internal
+
+
+# ---------------------------------------------------------------------------
+# The fast path of the return value check agrees with values.check_value
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from console import values  # noqa: E402
+from console.emulator.runtime import _surely_valid  # noqa: E402
+
+_leaves = st.one_of(
+    st.none(), st.booleans(), st.floats(allow_nan=True), st.binary(max_size=4),
+    st.integers(min_value=-(2**64), max_value=2**64), st.text(max_size=6), st.just(values.UNDEFINED),
+)
+_names = st.one_of(st.text(max_size=5), st.sampled_from(["$x", "_id", "a b", "\x00", "ok"]), st.integers())
+_values = st.recursive(
+    _leaves, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_names, inner, max_size=3)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_fast_result_check_never_accepts_an_invalid_value(value):
+    try:
+        values.check_value(value)
+        valid = True
+    except ValueError:
+        valid = False
+    assert not _surely_valid(value, 0) or valid
+
+
+def test_invalid_return_value_still_gets_the_full_message(runner, app):
+    @query(args={})
+    def badName(ctx, args):
+        return {"$bad": 1.0}
+
+    app.register("fns", "badName", badName)
+    outcome = runner.run("fns:badName", {}, identity=ADMIN)
+    assert outcome.status == "error"
+    assert "return value invalid: Field name $bad starts with '$', which is reserved." in outcome.error_message

@@ -580,7 +580,7 @@ def test_cli_verify_against_deployment(server, keys, monkeypatch):
     assert code == 0, out
     assert seen["auth"] == "Convex local|secret-admin-key" and "secret-admin-key" not in out
     assert "Accepted by provider #1" in out and "UserIdentity (oidc)" in out
-    code, out, _ = run_cli(["verify", "--deployment", server.base, "--admin-key-env", "TEST_ADMIN_KEY",
+    code, out, _ = run_cli(["verify", "--url", server.base, "--admin-key-env", "TEST_ADMIN_KEY",  # same as --deployment
                             mint(keys["rsa"], iss=issuer, aud="web", now=now)])
     assert code == 1 and "Result    INVALID: No auth provider found matching the given token" in out
     assert "aud is 'web', not the provider's applicationID 'convex'" in out
@@ -685,3 +685,15 @@ def test_extra_prefix_and_token_files():
     assert T.token_from_file_text(json.dumps({"token": good, "issuer": "x"})) == good
     assert T.token_from_file_text(json.dumps({"id_token": good})) == good
     assert T.token_from_file_text(f"  {good}\n") == good
+
+
+def test_mint_and_verify_take_both_url_spellings(capsys, monkeypatch):
+    from console import token_mint
+
+    monkeypatch.delenv("CONVEX_SELF_HOSTED_ADMIN_KEY", raising=False)
+    # --deployment is accepted by mint (argparse would exit 2): it fails later, on the missing key.
+    assert token_mint.main(["--sub", "u", "--deployment", "http://127.0.0.1:9"]) == 1
+    assert "CONVEX_SELF_HOSTED_ADMIN_KEY" in capsys.readouterr().err
+    parser = token_cli._build_parser()
+    for spelling in ("--url", "--deployment"):
+        assert parser.parse_args(["verify", "x.y.z", spelling, "http://a.example"]).deployment == "http://a.example"

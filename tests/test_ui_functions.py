@@ -426,3 +426,23 @@ async def test_switching_deployment_runs_on_the_new_one(emulator_factory, privat
         await choose(pilot, screen, "counters:increment")
         screen.query_one(ArgsEditor).set_text("{name: 'n', by: 5}")
         assert (await run_and_wait(pilot, screen)).value == 5.0  # a fresh counter: the second deployment
+
+
+async def test_token_from_auth_switches_run_as_and_back(emulator, private_config):
+    app = make_app(emulator, private_config)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_functions(pilot, app)
+        run_as = screen.query_one("#fn-run-as")
+        assert run_as.value == "admin"
+        app.switch_section("schedules")  # the Auth screen sets the token while Functions is not shown
+        await until(pilot, lambda: app.current_mode == "schedules")
+        app.bearer_token = "header.payload.signature"
+        app.switch_section("functions")
+        await until(pilot, lambda: app.screen is screen and run_as.value == "jwt")
+        await until(pilot, lambda: any("token from the Auth screen" in n.message for n in app._notifications))
+        app.switch_section("schedules")
+        await until(pilot, lambda: app.current_mode == "schedules")
+        app.bearer_token = None
+        app.switch_section("functions")
+        await until(pilot, lambda: app.screen is screen and run_as.value == "admin")
+        await until(pilot, lambda: any("running as admin" in n.message for n in app._notifications))

@@ -217,3 +217,42 @@ def test_schedules_snapshot(snap_compare, emulator_factory):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_crons_arriving_while_away_are_all_kept(emulator_factory):
+    """QA: 3 then 1 quickly, wait, 3, C showed "0 cron jobs": halves arriving while paused were mixed."""
+    emulator = emulator_factory(clock="manual")
+    app = ConsoleApp(connect(emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection_state == "connected")
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, SchedulesScreen))
+        screen = app.screen
+        await pilot.press("1")
+        await until(pilot, lambda: app.current_mode == "data")
+        await until(pilot, lambda: len(screen.crons) == 2)  # kept even though the screen is not shown
+        await pilot.press("3", "C")
+        crons = screen.query_one("#crons")
+        await until(pilot, lambda: crons.row_count == 2)
+        assert str(screen.query_one("#crons-bar").render()).startswith("2 cron jobs")
+
+
+async def test_one_job_wording_and_keep_job_button(emulator_factory):
+    emulator = emulator_factory(clock="manual")
+    connection = connect(emulator)
+    async with DeploymentClient(connection) as client:
+        digest = await client.mutation("digest:scheduleDaily", {})
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        await until(pilot, lambda: table.row_count == 1)
+        assert str(screen.query_one("#jobs-bar").render()).startswith("1 job ·")
+        await select(pilot, table, digest)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        labels = [str(button.label) for button in app.screen.query("Button")]
+        assert labels == ["Cancel job", "Keep job"]
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert "pending" in str(table.get_row_at(0)[1])

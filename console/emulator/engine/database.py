@@ -321,9 +321,11 @@ class Database:
         with self._commit_lock:
             try:
                 self._check_conflicts(tx)
-            except ConflictError:
+            finally:
+                # The snapshot is no longer needed (the writer reads the stored versions itself).
+                # Releasing it before COMMIT lets the WAL checkpoint that COMMIT runs complete, so
+                # the WAL restarts instead of growing with every commit.
                 self._finish(tx)
-                raise
             writer = self._writer
             writer.execute("BEGIN IMMEDIATE")
             try:
@@ -334,11 +336,9 @@ class Database:
                 writer.execute("COMMIT")
             except BaseException:
                 writer.execute("ROLLBACK")
-                self._finish(tx)
                 raise
             for number in tx._new_tables:
                 self._by_number[number].persisted = True
-            self._finish(tx)
             self._publish(Commit(ts, index_writes, tables))
             return ts
 
@@ -709,6 +709,9 @@ class Database:
     def _bulk_statements(self, info: store.TableInfo, prepared: list[tuple]) -> list[tuple[str, list]]:
         base = self._reserve_rowids(len(prepared))
         number = info.number
+        # Rowids follow id order within the batch: the documents table and its (table, id) index
+        # both grow by appends-in-order instead of random inserts into the id index.
+        prepared = sorted(prepared, key=lambda p: p[1])
         doc_params = [x for i, p in enumerate(prepared) for x in (base + i, number, p[1], p[3], p[5])]
         entry_params = [x for i, p in enumerate(prepared) for index_id, key in p[4] for x in (index_id, key, base + i)]
         return [

@@ -557,7 +557,8 @@ def run_page(tx: "Transaction", query_json: Any, *, cursor, end_cursor, page_siz
         item = stream.next()
         if item is None:
             break
-        page.append(item[1])
+        # A pending document is the transaction's own (staged with its index keys): hand out a copy.
+        page.append(dict(item[1]) if tx._writes else item[1])
         page_keys.append(item[0])
     exhausted = stream.done  # the scan ended, or a limit operator closed the stream
     if end_cursor is not None and status is None:
