@@ -19,11 +19,16 @@ import functools
 import json
 import re
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterable, Literal, Mapping, Sequence
 
-import httpx
+# httpx imports its command-line tool (click, pygments, rich.syntax) at import time whenever click
+# is installed; the console never runs `httpx.main`, so keep that out (~40 ms of start-up). httpx
+# then defines a stub `main` that explains what is missing.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # noqa: E402
 
 from console import values
 from console.connection import Connection, Credential

@@ -227,25 +227,133 @@ def emulator_data_dir() -> Path:
 
 
 def start_builtin_emulator(data_dir: Path | None = None) -> Choice:
-    """Start the emulator on free ports in a background thread (the only place console/
-    outside console/emulator imports it)."""
+    """Start the emulator (demo app, seeded on the first run, free ports) in a child process:
+    it imports, opens and seeds its data on the other core while this process loads the UI,
+    and then serves without competing with the UI for this interpreter's lock."""
+    directory = data_dir or emulator_data_dir()
     try:
-        from console.emulator.server import start_emulator
-    except ImportError as exc:
-        raise StartupError(f"the built-in emulator is not available ({exc})", 1) from None
-    try:
-        running = start_emulator(data_dir=data_dir or emulator_data_dir(), seed=EMULATOR_SEED_DOCUMENTS)
-    except Exception as exc:  # a start-up failure is reported in one line
+        running = EmulatorProcess.start(directory, seed=EMULATOR_SEED_DOCUMENTS)
+    except EmulatorStartError as exc:  # a start-up failure is reported in one line
         raise StartupError(f"could not start the built-in emulator: {exc}", 1) from None
-    deployment = getattr(running, "deployment", None)
     connection = Connection.create(
         running.url,
         site_url=running.site_url,
         admin_key=running.admin_key,
         kind="emulator",
-        deployment_name=getattr(deployment, "instance_name", None),
+        deployment_name=running.instance_name,
     )
     return Choice(connection, "built-in emulator", emulator=running)
+
+
+class EmulatorStartError(Exception):
+    pass
+
+
+class EmulatorProcess:
+    """The built-in emulator served by a child process (`console.startup` is its program).
+
+    The child writes one JSON line (URLs, admin key, instance name) on its stdout when it
+    serves, then runs until its stdin closes: `stop()` closes it, and so does this process's
+    end, however it ends. Its own messages go to `emulator.log` in the data dir, not to the
+    terminal the UI draws on."""
+
+    START_TIMEOUT = 60.0
+    STOP_TIMEOUT = 15.0
+
+    def __init__(self, process: Any, info: dict[str, Any]) -> None:
+        self.process = process
+        self.url: str = info["url"]
+        self.site_url: str = info["site_url"]
+        self.admin_key: str = info["admin_key"]
+        self.instance_name: str | None = info.get("instance_name")
+
+    def __repr__(self) -> str:  # never the key
+        return f"EmulatorProcess(pid={self.process.pid}, url={self.url!r})"
+
+    @classmethod
+    def start(cls, data_dir: Path, *, seed: int) -> "EmulatorProcess":
+        import json
+        import subprocess
+
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            log = open(data_dir / "emulator.log", "ab")
+        except OSError as exc:
+            raise EmulatorStartError(f"cannot use {data_dir}: {exc.strerror or exc}") from None
+        with log:
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-c", "from console.startup import serve_emulator_child; serve_emulator_child()",
+                     str(data_dir), str(seed)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                )
+            except OSError as exc:
+                raise EmulatorStartError(str(exc)) from None
+        line = _read_line(process.stdout, cls.START_TIMEOUT)
+        try:
+            info = json.loads(line) if line else None
+        except ValueError:
+            info = None
+        if not isinstance(info, dict) or "url" not in info:
+            process.kill()
+            process.wait()
+            raise EmulatorStartError(_last_line(data_dir / "emulator.log") or "it stopped before serving")
+        return cls(process, info)
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process.poll() is not None:
+            return
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=self.STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _read_line(stream: Any, timeout: float) -> str:
+    """The child's first line, or "" when it ends (or says nothing in time)."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return ""
+    return stream.readline().decode("utf-8", "replace").strip()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def serve_emulator_child() -> None:
+    """The child's program: `python -c ... DATA_DIR SEED` (see EmulatorProcess)."""
+    import json
+
+    data_dir, seed = Path(sys.argv[1]), int(sys.argv[2])
+    import console.client  # noqa: F401  first: it keeps httpx's CLI out (the emulator's auth imports httpx)
+    from console.emulator.server import start_emulator
+
+    running = start_emulator(data_dir=data_dir, seed=seed)
+    try:
+        deployment = getattr(running, "deployment", None)
+        info = {"url": running.url, "site_url": running.site_url, "admin_key": running.admin_key,
+                "instance_name": getattr(deployment, "instance_name", None)}
+        sys.stdout.write(json.dumps(info) + "\n")
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe from now on
+        sys.stdin.read()  # until the console closes our stdin, or ends
+    finally:
+        running.stop()
 
 
 # ---------------------------------------------------------------------------

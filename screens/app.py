@@ -7,6 +7,7 @@ section is a Textual mode with its own screen module. Every worker failure ends 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,15 @@ class ConsoleApp(App):
 
     def __init__(self, connection: Connection | None, origin: str = "", settings: Any = None,
                  *, client: DeploymentClient | None = None) -> None:
+        session = SessionState(settings, connection)
+        if connection is not None and session.last_screen() == "data":
+            # Start in the Data mode itself: no default screen to build and leave, and two
+            # whole-stylesheet re-parses fewer than switching to it from on_mount.
+            self.DEFAULT_MODE = "data"
         super().__init__()
         self.connection = connection
         self.origin = origin
-        self.session = SessionState(settings, connection)
+        self.session = session
         self.client = client if client is not None or connection is None else DeploymentClient(connection)
         self.connection_error = ""
         self.instance_name: str | None = None
@@ -126,7 +132,12 @@ class ConsoleApp(App):
         if keymap:
             self.set_keymap(keymap)
         start = self.session.last_screen() if self.connection is not None else "connect"
-        self.switch_section(start if start in self.MODES else "data")
+        start = start if start in self.MODES else "data"
+        if self.current_mode == start:  # started in it (DEFAULT_MODE)
+            self.section_title = SECTION_TITLES[start]
+            self.session.remember(screen=start)
+        else:
+            self.switch_section(start)
         if self.connection is not None:
             self.check_connection()
         else:
@@ -165,6 +176,9 @@ class ConsoleApp(App):
 
     def switch_section(self, mode: str) -> None:
         title = SECTION_TITLES.get(mode, mode)
+        if self.client is None and mode != "connect":
+            self.notify(f"Connect to a deployment first to open {title}.", title="No deployment", timeout=4)
+            return
         try:
             self.switch_mode(mode)
         except Exception as error:  # a bug in the section's module: show it, stay where we are
@@ -188,11 +202,17 @@ class ConsoleApp(App):
     @work(exclusive=True, exit_on_error=False, group="connection")
     async def check_connection(self) -> None:
         self.connection_state = "connecting"
-        name = await self.client.instance_name()
-        await self.client.check_admin_key()
+        name, _check = await asyncio.gather(self.client.instance_name(), self.client.check_admin_key())
         self.instance_name = name
         self.connection_error = ""
         self.connection_state = "connected"
+
+    def deployment_answered(self) -> None:
+        """A screen's admin request succeeded: the deployment is reachable and takes the key
+        (the rows can show before the connection check's own answers come back)."""
+        if self.connection_state == "connecting":
+            self.connection_error = ""
+            self.connection_state = "connected"
 
     def retry_connection(self) -> None:
         if self.connection is not None:

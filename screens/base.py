@@ -11,12 +11,29 @@ from textual.worker import Worker, WorkerState
 from screens.widgets.status_bar import ConnectionBanner, StatusBar
 
 
+class ConsoleFooter(Footer):
+    """Textual's Footer rebuilds all its keys after every bindings change (each focus change,
+    each `refresh_bindings`): at start-up that was four rebuilds of ~15 keys before the first
+    rows show. This one folds the changes made before the next refresh into one rebuild."""
+
+    _rebuild_pending = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if not self._rebuild_pending:
+            self._rebuild_pending = True
+            self.call_after_refresh(self._rebuild, screen)
+
+    def _rebuild(self, screen: Screen) -> None:
+        self._rebuild_pending = False
+        super().bindings_changed(screen)  # schedules the one recompose
+
+
 class ConsoleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield ConnectionBanner()
         yield from self.compose_body()
-        yield Footer()
+        yield ConsoleFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

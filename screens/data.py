@@ -324,6 +324,9 @@ class DataScreen(ConsoleScreen):
                 self.open_table(start, restore=True)
         self._fill_table_list()
         self._request_details()
+        answered = getattr(self.app, "deployment_answered", None)
+        if answered is not None:  # an admin query succeeded: the status bar need not wait
+            answered()
 
     def on_schemas_loaded(self, message: SchemasLoaded) -> None:
         self.schemas = message.schemas

@@ -118,7 +118,7 @@ async def test_connect_form_escape_and_placeholders(private_config):
             if field.display:
                 assert len(field.placeholder) < field.content_region.width, field.placeholder
         await pilot.press("escape", "8")  # the section key works again once out of the form
-        await until(pilot, lambda: app.current_mode == "settings")
+        await until(pilot, lambda: any("Connect to a deployment first" in n.message for n in app._notifications))
         assert screen.query_one("#form-url", Input).value == ""
 
 
@@ -214,3 +214,13 @@ async def test_settings_pluralizes_variables(emulator):
             await client.update_env_vars({"ONLY_ONE": "1"})
         await pilot.press("r")
         await until(pilot, lambda: text_of(app.screen, "#settings-env-state").startswith("1 variable;"))
+
+
+async def test_sections_need_a_deployment(private_config):
+    app = ConsoleApp(None, "", Settings(private_config))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.current_mode == "connect")
+        app.action_section("settings")  # as the 8 key does, whatever has focus
+        await pilot.pause()
+        assert app.current_mode == "connect"
+        assert any("Connect to a deployment first" in n.message for n in app._notifications)

@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
-from console import ids, values
+from console import ids
 from console.emulator.clock import WallClock
 from console.emulator.errors import ConvexEngineError
 
@@ -709,9 +709,6 @@ class Database:
     def _bulk_statements(self, info: store.TableInfo, prepared: list[tuple]) -> list[tuple[str, list]]:
         base = self._reserve_rowids(len(prepared))
         number = info.number
-        # Rowids follow id order within the batch: the documents table and its (table, id) index
-        # both grow by appends-in-order instead of random inserts into the id index.
-        prepared = sorted(prepared, key=lambda p: p[1])
         doc_params = [x for i, p in enumerate(prepared) for x in (base + i, number, p[1], p[3], p[5])]
         entry_params = [x for i, p in enumerate(prepared) for index_id, key in p[4] for x in (index_id, key, base + i)]
         return [

@@ -1,7 +1,7 @@
 """SQLite layout, connections and the in-memory catalog of tables and indexes.
 
 Tables:
-- `documents(rowid, table_number, id_key, json)`: one row per document; `id_key` is
+- `documents(rowid, table_number, id_key, json, size)`: one row per document; `id_key` is
   the `by_id` index key (keys.id_key), so `by_id` ranges read this table's unique index.
   `json` holds the document as a marshal BLOB (format 2: fields sorted, decodes ~8x faster than
   JSON) or, in rows written by format 1, as convex_encoded_json TEXT; both are read. `size` is
