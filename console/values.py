@@ -101,6 +101,12 @@ def _too_nested(depth: int) -> ValueError:
 
 def check_value(value: Any, *, allow_undefined: bool = False, _depth: int = 0) -> None:
     """Raise ValueError unless `value` is a valid Convex value (types, int range, names, nesting)."""
+    if type(value) in _CONTAINER_TYPES and surely_valid(value, _depth):
+        return
+    _check_value_full(value, allow_undefined, _depth)
+
+
+def _check_value_full(value: Any, allow_undefined: bool, _depth: int) -> None:
     if value is None or isinstance(value, (bool, float, bytes)):
         return
     if value is UNDEFINED:
@@ -118,13 +124,119 @@ def check_value(value: Any, *, allow_undefined: bool = False, _depth: int = 0) -
             raise _too_nested(_depth + 1)
         if isinstance(value, list):
             for item in value:
-                check_value(item, allow_undefined=allow_undefined, _depth=_depth + 1)
+                _check_value_full(item, allow_undefined, _depth + 1)
         else:
             for key, item in value.items():
                 check_field_name(key)
-                check_value(item, allow_undefined=allow_undefined, _depth=_depth + 1)
+                _check_value_full(item, allow_undefined, _depth + 1)
         return
     raise ValueError(f"{type(value).__name__} {value!r} is not a supported Convex value")
+
+
+# ---------------------------------------------------------------------------
+# Fast paths: one tight pass over plain dicts, lists and scalars. They answer "surely"
+# or "not sure"; "not sure" runs the full code above, which gives the exact error.
+
+_CONTAINER_TYPES = (dict, list)
+_copysign = math.copysign
+
+
+def _names_surely_ok(obj: dict) -> bool:
+    """Every key is a valid field name: all of them checked at once in C on their concatenation."""
+    try:
+        joined = "".join(obj)
+    except TypeError:  # a key that is not a str
+        return False
+    if joined.isascii() and joined.isprintable() and "$" not in joined and len(joined) <= MAX_FIELD_NAME_LENGTH:
+        return True
+    for name in obj:  # a '$' inside a name, or long names: check each
+        if name.startswith("$") or len(name) > MAX_FIELD_NAME_LENGTH or not (name.isascii() and name.isprintable()):
+            return False
+    return True
+
+
+def _str_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def surely_valid(value: Any, depth: int = 0) -> bool:
+    """True when `check_value(value)` passes, for plain containers and scalars; False means
+    "not sure" (an int or str subclass, UNDEFINED, an error...)."""
+    kind = type(value)
+    if kind is dict:
+        if not _names_surely_ok(value):
+            return False
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return _scalar_surely_valid(value)
+    depth += 1
+    if depth > MAX_NESTING:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not _str_ok(item):
+                return False
+        elif kind is float or kind is bool or item is None or kind is bytes:
+            continue
+        elif kind is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return False
+        elif kind is dict or kind is list:
+            if not surely_valid(item, depth):
+                return False
+        else:
+            return False
+    return True
+
+
+def _scalar_surely_valid(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _str_ok(value)
+    if kind is int:
+        return INT64_MIN <= value <= INT64_MAX
+    return value is None or kind is float or kind is bool or kind is bytes
+
+
+def _encodes_to_itself(value: Any, depth: int) -> bool:
+    """True when `encode(value)` equals `value`, key order included: plain dicts with sorted
+    keys and lists of valid strings, finite floats other than -0.0, booleans and None."""
+    if type(value) is dict:
+        if not _names_surely_ok(value):
+            return False
+        keys = list(value)
+        if len(keys) > 1 and keys != sorted(keys):
+            return False
+        items = value.values()
+    else:
+        items = value
+    depth += 1
+    if depth > MAX_NESTING:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not _str_ok(item):
+                return False
+        elif kind is float:
+            # inf - inf and nan - nan are nan; -0.0 needs its sign bit.
+            if item - item != 0.0 or (item == 0.0 and _copysign(1.0, item) < 0):
+                return False
+        elif kind is bool or item is None:
+            continue
+        elif kind is dict or kind is list:
+            if not _encodes_to_itself(item, depth):
+                return False
+        else:
+            return False
+    return True
 
 
 def check_document_fields(doc: dict) -> None:
@@ -220,7 +332,47 @@ def _b64_8_bytes(text: Any, key: str) -> bytes:
 
 
 def encode(value: Any, *, _depth: int = 0) -> Any:
-    """Python value -> convex_encoded_json (object keys sorted, as the JS encoder does)."""
+    """Python value -> convex_encoded_json (object keys sorted, as the JS encoder does).
+    A container that encodes to itself (see `_encodes_to_itself`) is returned as is, not copied."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        return value if _encodes_to_itself(value, _depth) else _encode_container(value, _depth)
+    return _encode_other(value, _depth)
+
+
+def _encode_container(value: dict | list, depth: int) -> Any:
+    """encode() of a plain dict or list in one pass; common scalars inline, the rest through
+    `_encode_other`. Same traversal order as `_encode_other`, so the same first error."""
+    depth += 1
+    if depth > MAX_NESTING:
+        raise _too_nested(depth)
+    if type(value) is list:
+        return [_encode_item(item, depth) for item in value]
+    if not _names_surely_ok(value):
+        for key in value:
+            check_field_name(key)
+    return {key: _encode_item(value[key], depth) for key in sorted(value)}
+
+
+def _encode_item(item: Any, depth: int) -> Any:
+    kind = type(item)
+    if kind is str:
+        if not item.isascii():
+            _check_str(item)
+        return item
+    if kind is float:
+        if item - item != 0.0 or (item == 0.0 and _copysign(1.0, item) < 0):
+            return {"$float": _float_to_b64(item)}
+        return item
+    if kind is bool or item is None:
+        return item
+    if kind is dict or kind is list:
+        return item if _encodes_to_itself(item, depth) else _encode_container(item, depth)
+    return _encode_other(item, depth)
+
+
+def _encode_other(value: Any, _depth: int) -> Any:
+    """encode() of anything: the reference implementation (subclasses, int, bytes, errors)."""
     if value is None or isinstance(value, bool):
         return value
     if value is UNDEFINED:

@@ -204,6 +204,24 @@ class PathModal(ModalScreen[str | None]):
 
 # -- the screen -----------------------------------------------------------------------------------
 
+WARNING_TIMEOUT = 10  # seconds: a refusal reason is longer than the default toast stays up
+
+
+def refusal(report: T.TokenReport) -> str:
+    """Why Convex would refuse a decodable token, most telling reason first."""
+    errors = report.errors
+    expired = next((p for p in errors if p.code == "expired"), None)
+    if expired is not None or report.status == T.STATUS_EXPIRED:
+        return "expired" + (f": {expired.message}" if expired else "")
+    if report.match is not None and report.match.chosen is None:
+        return f"not matched by any auth provider of this deployment: {report.match.summary}"
+    if report.status == T.STATUS_NOT_YET_VALID:
+        return "not valid yet"
+    if errors:
+        return errors[0].message
+    return f"it is {report.status}"
+
+
 
 class AuthScreen(ConsoleScreen):
     # The report first: number keys and `?` must switch sections on arrival; enter/i/paste type a token.
@@ -371,12 +389,9 @@ class AuthScreen(ConsoleScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Dim what needs a decodable token while there is none."""
-        if action in ("use_token", "act_as", "copy_identity", "verify"):
-            decoded = self.report is not None and self.report.decoded is not None
-            in_use = action == "use_token" and bool(getattr(self.app, "bearer_token", None))
-            acting = action == "act_as" and bool(getattr(self.app, "acting_identity", None))
-            return True if decoded or in_use or acting else None
+        """Dim what needs a decodable token while there is none (use/act say why instead)."""
+        if action in ("copy_identity", "verify"):  # ctrl+t/ctrl+g stay live: they explain a refusal
+            return True if self.report is not None and self.report.decoded is not None else None
         return True
 
     # -- providers ---------------------------------------------------------------------------
@@ -461,7 +476,9 @@ class AuthScreen(ConsoleScreen):
             self.notify(f"Paste a token to {what}.", severity="warning")
             return None
         if report.decoded is None:
-            self.notify(report.decode_error.message, title="Not a JWT", severity="error")
+            message = report.decode_error.message if report.decode_error else "it is not a JWT"
+            self.notify(f"Cannot {what}: the token cannot be decoded. {message}", title="Undecodable token",
+                        severity="error", timeout=WARNING_TIMEOUT)
             return None
         return report.decoded.raw
 
@@ -487,8 +504,9 @@ class AuthScreen(ConsoleScreen):
                 self.notify(f"Function calls now send Authorization: Bearer {T.mask_token(token)}.",
                             title="Using this token")
             else:
-                reason = self.report.errors[0].message if self.report.errors else f"it is {self.report.status}"
-                self.notify(f"Convex will refuse it: {reason}", title="Using a token that fails", severity="warning")
+                self.notify(f"Convex will refuse it ({refusal(self.report)}). Function calls now send it anyway, "
+                            "so expect 401 errors; ctrl+t again stops.", title="Warning: using a token that fails",
+                            severity="warning", timeout=WARNING_TIMEOUT)
         self.refresh_report()
         self.refresh_history()
 
@@ -510,8 +528,14 @@ class AuthScreen(ConsoleScreen):
             self.app.acting_identity = dict(identity)
             self.app.bearer_token = None
             self._remember(token)
-            self.notify(f"Function calls act as {identity.get('tokenIdentifier')} (admin key + identity).",
-                        title="Acting as user")
+            if self.report.valid:
+                self.notify(f"Function calls act as {identity.get('tokenIdentifier')} (admin key + identity).",
+                            title="Acting as user")
+            else:
+                self.notify(f"Convex would refuse this token ({refusal(self.report)}), but the admin key + identity "
+                            f"skips verification: function calls act as {identity.get('tokenIdentifier')} anyway. "
+                            "ctrl+t sends the token itself (to test the 401).", title="Warning: acting as a refused token",
+                            severity="warning", timeout=WARNING_TIMEOUT)
         self.refresh_report()
         self.refresh_history()
 

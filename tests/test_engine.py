@@ -3,10 +3,13 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console import ids, values
 from console.emulator.clock import ManualClock
 from console.emulator.engine import (
+    ConflictError,
     Database,
     IndexDefinition,
     InvalidCursor,
@@ -619,3 +622,206 @@ def test_the_wal_stays_bounded_under_many_small_commits(db):
         insert(db, "events", {"n": float(i)})
     assert os.path.getsize(db.path + "-wal") < 8_000_000
     assert db.read(lambda tx: tx.count("events")) == 600
+
+
+# ---------------------------------------------------------------------------
+# Savepoints (nested ctx.run_mutation): rollback_to undoes only the writes after the mark
+
+
+def _view(tx, tables=("posts",)):
+    """Everything a function could observe of the transaction's writes."""
+    view = {}
+    for table in tables:
+        view[table] = {
+            "docs": tx.collect(scan(table)),
+            "count": tx.count(table),
+            "by_author": {a: [d["_id"] for d in tx.collect(index_query("posts.by_author", [eq("author", a)]))]
+                          for a in ("x", "y")} if table == "posts" else None,
+        }
+    return view
+
+
+def test_rollback_to_restores_the_exact_state_at_the_mark(posts_db):
+    db = posts_db
+    kept = insert(db, "posts", {"author": "x", "n": 1.0})
+    gone = insert(db, "posts", {"author": "y", "n": 2.0})
+
+    def run(tx):
+        tx.shallow_merge(kept, {"n": 10.0})
+        before = _view(tx, ("posts", "fresh"))
+        mark = tx.savepoint()
+        tx.insert("posts", {"author": "x", "n": 3.0})
+        tx.shallow_merge(kept, {"author": "y", "n": 11.0})
+        tx.replace(gone, {"author": "x"})
+        tx.remove(gone)
+        tx.insert("fresh", {"a": 1.0})  # a table created inside the savepoint
+        assert _view(tx, ("posts", "fresh")) != before
+        tx.rollback_to(mark)
+        assert _view(tx, ("posts", "fresh")) == before
+        assert tx.get(gone)["n"] == 2.0 and tx.get(kept)["n"] == 10.0
+
+    db.write(run)
+    assert "fresh" not in db.table_names() and "fresh" not in db.table_mapping().values()
+    docs = db.read(lambda tx: tx.collect(scan("posts")))
+    assert [(d["author"], d["n"]) for d in docs] == [("x", 10.0), ("y", 2.0)]
+    assert db.read(lambda tx: tx.count("posts")) == 2
+    assert db._writer.execute("SELECT COUNT(*) FROM index_entries").fetchone()[0] == 2 * 3
+
+
+def test_nested_savepoints_and_commit_after_rollback(posts_db):
+    db = posts_db
+    published = []
+    db.add_commit_listener(published.append)
+
+    def run(tx):
+        parent = tx.insert("posts", {"author": "x", "n": 1.0})
+        outer = tx.savepoint()
+        child = tx.insert("posts", {"author": "x", "n": 2.0})
+        inner = tx.savepoint()
+        grandchild = tx.insert("posts", {"author": "y", "n": 3.0})
+        tx.shallow_merge(parent, {"n": 100.0})
+        tx.rollback_to(inner)
+        assert tx.get(grandchild) is None and tx.get(parent)["n"] == 1.0 and tx.get(child) is not None
+        later = tx.savepoint()
+        tx.remove(child)
+        tx.rollback_to(outer)  # also undoes `later`'s writes and invalidates it and `inner`
+        for stale in (inner, later):
+            with pytest.raises(ConvexEngineError, match="no longer valid"):
+                tx.rollback_to(stale)
+        assert tx.get(child) is None and tx.count("posts") == 1
+        tx.rollback_to(outer)  # the mark itself stays usable: nothing new to undo
+        return parent
+
+    parent, ts = db.write(run)
+    assert [d["_id"] for d in db.read(lambda tx: tx.collect(scan("posts")))] == [parent]
+    assert db.read(lambda tx: tx.get(parent))["n"] == 1.0
+    commit = published[-1]
+    assert commit.ts == ts and commit.tables == {"posts"}
+    assert len(commit.writes) == 4 and all(w.old_key is None for w in commit.writes)  # one insert, 4 indexes
+
+
+def test_rolling_back_everything_commits_nothing(posts_db):
+    db = posts_db
+    before = db.last_commit_ts
+
+    def run(tx):
+        mark = tx.savepoint()
+        tx.insert("posts", {"author": "x"})
+        tx.insert("other", {})
+        tx.rollback_to(mark)
+        assert not tx.has_writes
+
+    db.write(run)
+    assert db.last_commit_ts == before
+    assert db.table_names() == ["posts"] and db.read(lambda tx: tx.count("posts")) == 0
+
+
+def test_reads_made_after_a_mark_still_conflict(posts_db):
+    db = posts_db
+    doc_id = insert(db, "posts", {"author": "x", "n": 1.0})
+    tx = db.begin(True)
+    mark = tx.savepoint()
+    tx.get(doc_id)
+    tx.insert("posts", {"author": "y"})
+    tx.rollback_to(mark)
+    tx.insert("posts", {"author": "z"})
+    db.write(lambda other: other.shallow_merge(doc_id, {"n": 2.0}))
+    with pytest.raises(ConflictError):
+        tx.commit()
+
+
+def test_savepoint_errors(posts_db):
+    db = posts_db
+    tx = db.begin(True)
+    other = db.begin(True)
+    try:
+        with pytest.raises(ConvexEngineError, match="not a savepoint of this transaction"):
+            tx.rollback_to(other.savepoint())
+        with pytest.raises(ConvexEngineError, match="not a savepoint"):
+            tx.rollback_to(object())
+        mark = tx.savepoint()
+        tx.insert("posts", {"author": "x"})
+        tx.release(mark)  # keeps the writes
+        assert tx.count("posts") == 1
+        with pytest.raises(ConvexEngineError, match="no longer valid"):
+            tx.rollback_to(mark)
+    finally:
+        tx.abort()
+        other.abort()
+    reader = db.begin(False)
+    try:
+        with pytest.raises(ConvexEngineError, match="read-only"):
+            reader.savepoint()
+    finally:
+        reader.abort()
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("insert"), st.sampled_from(["posts", "extra"]), st.sampled_from(["x", "y"])),
+    st.tuples(st.just("patch"), st.integers(0, 50), st.sampled_from(["x", "y"])),
+    st.tuples(st.just("replace"), st.integers(0, 50), st.sampled_from(["x", "y"])),
+    st.tuples(st.just("delete"), st.integers(0, 50)),
+    st.tuples(st.just("savepoint")),
+    st.tuples(st.just("rollback"), st.integers(0, 50)),
+    st.tuples(st.just("release"), st.integers(0, 50)),
+), max_size=30)
+
+
+@given(ops=_OPS)
+@settings(max_examples=60, deadline=None)
+def test_savepoints_match_a_reference_model(ops):
+    db = Database.open(None)
+    try:
+        db.set_schema(SchemaDefinition({"posts": TableDefinition(None, [IndexDefinition("by_author", ["author"])])}))
+        seed = [insert(db, "posts", {"author": "x", "n": float(i)}) for i in range(2)]
+        model = {i: ("posts", db.read(lambda tx, i=i: tx.get(i))) for i in seed}
+        model_tables = {"posts"}
+        stack = []  # (mark, model copy, tables copy)
+
+        def run(tx):
+            nonlocal model, model_tables
+            for n, op in enumerate(ops):
+                live = sorted(model)
+                if op[0] == "insert":
+                    doc_id = tx.insert(op[1], {"author": op[2], "n": float(n)})
+                    model[doc_id] = (op[1], tx.get(doc_id))
+                    model_tables.add(op[1])
+                elif op[0] in ("patch", "replace", "delete") and live:
+                    doc_id = live[op[1] % len(live)]
+                    if op[0] == "delete":
+                        tx.remove(doc_id)
+                        del model[doc_id]
+                    else:
+                        change = tx.shallow_merge if op[0] == "patch" else tx.replace
+                        model[doc_id] = (model[doc_id][0], change(doc_id, {"author": op[2], "n": -float(n)}))
+                elif op[0] == "savepoint":
+                    stack.append((tx.savepoint(), dict(model), set(model_tables)))
+                elif op[0] in ("rollback", "release") and stack:
+                    depth = op[1] % len(stack)
+                    mark, saved, saved_tables = stack[depth]
+                    if op[0] == "rollback":
+                        tx.rollback_to(mark)
+                        model, model_tables = dict(saved), set(saved_tables)
+                        del stack[depth + 1:]
+                    else:
+                        tx.release(mark)
+                        del stack[depth:]
+                check(tx)
+
+        def check(tx):
+            for table in ("posts", "extra"):
+                expected = sorted((d for t, d in model.values() if t == table), key=lambda d: d["_creationTime"])
+                assert tx.collect(scan(table)) == expected
+                assert tx.count(table) == len(expected)
+                for author in ("x", "y"):
+                    if table == "posts":
+                        found = tx.collect(index_query("posts.by_author", [eq("author", author)]))
+                        assert found == [d for d in expected if d["author"] == author]
+            for doc_id, (_, doc) in model.items():
+                assert tx.get(doc_id) == doc
+
+        db.write(run)
+        db.read(check)
+        assert ("extra" in db.table_names()) == ("extra" in model_tables)
+    finally:
+        db.close()

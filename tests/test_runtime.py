@@ -10,7 +10,7 @@ import time
 import pytest
 
 from console.emulator.app import App, canonicalize_path, strip_path
-from console.emulator.engine import Database, Transaction
+from console.emulator.engine import Database
 from console.emulator.errors import ApiError
 from console.emulator.functions import (
     ConvexError,
@@ -472,7 +472,6 @@ def test_wrap_tx_runs_in_the_functions_transaction(runner, db):
     assert action_outcome.status == "error" and "has no transaction" in action_outcome.error_message
 
 
-@pytest.mark.skipif(not hasattr(Transaction, "savepoint"), reason="engine Transaction has no savepoint() yet")
 def test_failed_nested_mutation_rolls_back_only_its_own_writes(runner):
     outcome = runner.run("fns:parentCatchesChild", {}, identity=ADMIN)
     assert outcome.ok, outcome.error_message

@@ -442,3 +442,36 @@ async def test_number_keys_work_on_arriving_at_the_auth_screen(big_emulator):
         screen.post_message(events.Paste("Bearer abc.def.ghi"))  # a paste outside the boxes is a token
         await until(pilot, lambda: screen.token == "Bearer abc.def.ghi"
                     and screen.focused is screen.query_one("#auth-token", TextArea))
+
+
+async def test_one_escape_closes_the_json_editor_from_its_text_box(big_emulator):
+    from textual.widgets import TextArea
+
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_table(pilot, app, "counters")
+        for attempt in range(2):  # twice: the second editor must start afresh, not half-closed
+            await pilot.press("i")
+            await until(pilot, lambda: isinstance(app.screen, JsonEditor))
+            editor = app.screen
+            await until(pilot, lambda: isinstance(editor.focused, TextArea))
+            await pilot.press("x", "escape")  # typing first: the text box really has the keys
+            await until(pilot, lambda: app.screen is screen)
+        assert screen.query_one(DocumentGrid).row_count == 0  # cancelled: nothing inserted
+
+
+async def test_confirm_modal_cancel_label(big_emulator):
+    app = ConsoleApp(connect(big_emulator), "test", None)
+    answers: list[bool] = []
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(pilot, app)
+        app.push_screen(ConfirmModal("Cancel job", "Cancel it?", confirm_label="Cancel job",
+                                     cancel_label="Keep job"), answers.append)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert str(app.screen.query_one("#cancel", Button).label) == "Keep job"
+        assert str(app.screen.query_one("#confirm", Button).label) == "Cancel job"
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen and answers == [False])
+        app.push_screen(ConfirmModal("Delete", "Sure?"), answers.append)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert str(app.screen.query_one("#cancel", Button).label) == "Cancel"

@@ -256,3 +256,39 @@ async def test_one_job_wording_and_keep_job_button(emulator_factory):
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         assert "pending" in str(table.get_row_at(0)[1])
+
+
+def make_jobs(count: int, first: int = 0, now_ms: float = FIXED_NS / 1e6) -> list[dict]:
+    """`count` finished jobs, newest first (as tableData returns them), numbered from `first`."""
+    return [{"_id": f"job{n:06d}", "_creationTime": now_ms + n, "name": f"mod.js:fn{n % 3}", "args": [{}],
+             "scheduledTime": now_ms + n, "completedTime": now_ms + n + 5, "state": {"kind": "success"}}
+            for n in reversed(range(first, first + count))]
+
+
+async def test_new_jobs_rewrite_rows_in_place_and_keep_the_selection():
+    from textual.app import App
+
+    class TableApp(App):
+        def compose(self):
+            yield JobTable(id="jobs", now_ms=lambda: FIXED_NS / 1e6)
+
+    app = TableApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(JobTable)
+        jobs = make_jobs(150)
+        table.apply(jobs)
+        await pilot.pause()
+        assert table.row_count == 100 and table.selected_id == "job000149"
+        await select(pilot, table, "job000144")
+        row_keys = [row.key for row in table.ordered_rows]
+        stats = table.apply(make_jobs(3, first=150) + jobs)
+        await until(pilot, lambda: table.selected_id == "job000144")
+        assert (stats.added, stats.updated, stats.removed) == (3, 0, 3)
+        assert table.cursor_row == 8 and shown_names(table)[:3] == ["mod:fn2", "mod:fn1", "mod:fn0"]
+        assert [row.key for row in table.ordered_rows] == row_keys  # rows rewritten, not rebuilt
+        changed = make_jobs(3, first=150) + jobs
+        changed[8] = {**changed[8], "state": {"kind": "failed", "error": "Uncaught Error: boom"}}
+        stats = table.apply(changed)
+        assert (stats.added, stats.updated, stats.removed) == (0, 1, 0)
+        assert "failed" in str(table.get_row_at(8)[1]) and "boom" in str(table.get_row_at(8)[5])
+        assert table.page_text() == "1–100 of 153"

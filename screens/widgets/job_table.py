@@ -109,12 +109,6 @@ class JobFilter:
         return ", ".join(parts) or "all jobs"
 
 
-class _OrderedText(Text):
-    """The function cell; carries the job's creation time so rows sort newest first."""
-
-    order: float = 0.0
-
-
 @dataclass
 class ApplyStats:
     added: int = 0
@@ -125,8 +119,13 @@ class ApplyStats:
 
 @dataclass
 class _Row:
+    job_id: str
     doc: dict
     cells: dict = field(default_factory=dict)
+
+
+def _slot_key(index: int) -> str:
+    return f"slot{index}"
 
 
 class JobTable(DataTable):
@@ -148,7 +147,8 @@ class JobTable(DataTable):
         self.page = 0
         self.matching = 0  # jobs passing the filter
         self.docs: dict[str, dict] = {}  # every job received (filtered or not), newest first
-        self.shown: dict[str, _Row] = {}
+        self.slots: list[_Row] = []  # the rows on screen, top to bottom
+        self.shown: dict[str, int] = {}  # job id -> row index
 
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
@@ -166,8 +166,7 @@ class JobTable(DataTable):
 
     def render_cells(self, job: dict, now_ms: float) -> dict:
         kind = state_kind(job)
-        name = _OrderedText(short_name(job.get("name", "")), style="bold")
-        name.order = job.get("_creationTime", 0.0)
+        name = Text(short_name(job.get("name", "")), style="bold")
         label, style = STATE_BADGES.get(kind, (kind, ""))
         scheduled = job.get("scheduledTime")
         when = self._clock(scheduled)
@@ -231,71 +230,83 @@ class JobTable(DataTable):
         return dict(matching[start:start + self.page_size])
 
     def _reconcile(self) -> ApplyStats:
+        """Show the current page. Rows are keyed by position (slot), not by job: when new jobs push
+        the page down, rows are rewritten in place (only the cells that differ) instead of being
+        removed, added and re-sorted, which would make DataTable recompute every row's size."""
         now_ms = self.now_ms()
         stats = ApplyStats()
-        selected = self.selected_id if self.shown else None
-        target = self._page_slice(now_ms)
-        for job_id in [job_id for job_id in self.shown if job_id not in target]:
-            self.remove_row(job_id)
-            del self.shown[job_id]
-            stats.removed += 1
-        for job_id, doc in target.items():
-            row = self.shown.get(job_id)
-            if row is None:
-                cells = self.render_cells(doc, now_ms)
-                self.add_row(*(cells[key] for key, _, _ in COLUMNS), key=job_id)
-                self.shown[job_id] = _Row(doc, cells)
-                stats.added += 1
-            elif row.doc != doc:
-                self._update_row(job_id, row, doc, now_ms)
-                stats.updated += 1
-        if stats.added:
-            self.sort("fn", key=lambda cell: -getattr(cell, "order", 0.0))
-            if selected in self.shown:
-                self.move_cursor(row=self.get_row_index(selected), scroll=False)
-            else:
-                self.move_cursor(row=0, scroll=False)
+        selected = self.selected_id
+        target = list(self._page_slice(now_ms).items())
+        before = set(self.shown)
+        with self.app.batch_update():
+            while len(self.slots) > len(target):
+                self.remove_row(_slot_key(len(self.slots) - 1))
+                self.slots.pop()
+            for index, (job_id, doc) in enumerate(target):
+                if index == len(self.slots):
+                    cells = self.render_cells(doc, now_ms)
+                    self.add_row(*(cells[key] for key, _, _ in COLUMNS), key=_slot_key(index))
+                    self.slots.append(_Row(job_id, doc, cells))
+                else:
+                    row = self.slots[index]
+                    if row.job_id != job_id or row.doc != doc:
+                        stats.updated += row.job_id == job_id  # the same job, changed
+                        self._update_row(index, row, job_id, doc, now_ms)
+            self.shown = {row.job_id: index for index, row in enumerate(self.slots)}
+            stats.added = len(self.shown.keys() - before)
+            stats.removed = len(before - self.shown.keys())
+            if stats.added and self.slots:
+                self.move_cursor(row=self.shown.get(selected, 0), scroll=False)
         return stats
 
-    def _update_row(self, job_id: str, row: _Row, doc: dict, now_ms: float) -> None:
+    def _update_row(self, index: int, row: _Row, job_id: str, doc: dict, now_ms: float) -> None:
         cells = self.render_cells(doc, now_ms)
         for key, _, _ in COLUMNS:
-            if key == "fn" and str(cells[key]) == str(row.cells[key]):
-                continue
             if cells[key] != row.cells[key]:
-                self.update_cell(job_id, key, cells[key])
-        row.doc, row.cells = doc, {**cells, "fn": row.cells["fn"]}
+                self.update_cell(_slot_key(index), key, cells[key])
+        row.job_id, row.doc, row.cells = job_id, doc, cells
+
+    def get_row_index(self, row_key) -> int:
+        """The row showing job `row_key` (a job id), or of a slot key."""
+        key = getattr(row_key, "value", row_key)
+        if key in self.shown:
+            return self.shown[key]
+        return super().get_row_index(row_key)
+
+    def _visible_indexes(self) -> range:
+        first = max(0, int(self.scroll_y) - 1)
+        return range(first, min(len(self.slots), first + self.size.height + 2))
 
     def rerender(self) -> int:
         """Render every shown row again (after a change of clock or time zone)."""
         now_ms = self.now_ms()
-        for job_id, row in self.shown.items():
-            self._update_row(job_id, row, row.doc, now_ms)
-        return len(self.shown)
+        with self.app.batch_update():
+            for index, row in enumerate(self.slots):
+                self._update_row(index, row, row.job_id, row.doc, now_ms)
+        return len(self.slots)
 
     def tick(self) -> int:
-        """Refresh the countdowns of pending rows; returns how many cells changed."""
+        """Refresh the countdowns of the pending rows on screen; returns how many cells changed.
+        Rows scrolled out of view catch up on the next tick after they come into view."""
         now_ms = self.now_ms()
         changed = 0
-        for job_id, row in self.shown.items():
-            if state_kind(row.doc) != "pending":
-                continue
-            cells = self.render_cells(row.doc, now_ms)
-            if cells["scheduled"] != row.cells["scheduled"]:
-                self.update_cell(job_id, "scheduled", cells["scheduled"])
-                row.cells["scheduled"] = cells["scheduled"]
-                changed += 1
+        with self.app.batch_update():
+            for index in self._visible_indexes():
+                row = self.slots[index]
+                if state_kind(row.doc) != "pending":
+                    continue
+                scheduled = self.render_cells(row.doc, now_ms)["scheduled"]
+                if scheduled != row.cells["scheduled"]:
+                    self.update_cell(_slot_key(index), "scheduled", scheduled)
+                    row.cells["scheduled"] = scheduled
+                    changed += 1
         return changed
 
     @property
     def selected_id(self) -> str | None:
-        if not self.row_count or self.cursor_row < 0:
+        if not self.slots or not 0 <= self.cursor_row < len(self.slots):
             return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except Exception:  # no row under the cursor
-            return None
-
+        return self.slots[self.cursor_row].job_id
     @property
     def selected_job(self) -> dict | None:
         job_id = self.selected_id

@@ -22,7 +22,9 @@ from screens.formatting import parse_jsonish
 class JsonEditor(ModalScreen[Any]):
     BINDINGS = [
         Binding("f2", "save", "Save", id="editor.save"),
-        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
+        # priority: the TextArea (tab_behavior="indent") takes a plain Esc to move focus out, which
+        # made closing the editor cost two presses.
+        Binding("escape", "cancel", "Cancel", priority=True, id="editor.cancel"),
     ]
 
     def __init__(self, title: str, text: str, *, hint: str = "",

@@ -15,12 +15,13 @@ class ConfirmModal(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="modal.cancel")]
 
-    def __init__(self, title: str, message: str, *, confirm_label: str = "Confirm",
+    def __init__(self, title: str, message: str, *, confirm_label: str = "Confirm", cancel_label: str = "Cancel",
                  require_text: str | None = None, danger: bool = True) -> None:
         super().__init__(classes="modal")
         self.title_text = title
         self.message = message
         self.confirm_label = confirm_label
+        self.cancel_label = cancel_label
         self.require_text = require_text
         self.danger = danger
 
@@ -33,7 +34,7 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Input(placeholder=self.require_text, id="confirm-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.confirm_label, variant="error" if self.danger else "primary", id="confirm")
-                yield Button("Cancel", id="cancel")
+                yield Button(self.cancel_label, id="cancel")
 
     def on_mount(self) -> None:
         if self.require_text:

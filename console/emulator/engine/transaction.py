@@ -130,6 +130,23 @@ class _Overlay:
         self.docs.pop(key, None)
 
 
+_ABSENT = object()  # undo-log marker: the entry did not exist before
+
+
+class Savepoint:
+    """An opaque mark of a transaction's staged writes (`tx.savepoint()`), for `tx.rollback_to`."""
+
+    __slots__ = ("_tx", "_position", "_valid")
+
+    def __init__(self, tx: "Transaction", position: int):
+        self._tx = tx
+        self._position = position  # length of the transaction's undo log when taken
+        self._valid = True
+
+    def __repr__(self) -> str:
+        return f"<Savepoint at write {self._position}{'' if self._valid else ' (invalid)'}>"
+
+
 class Transaction:
     def __init__(self, db: "Database", conn, snapshot_ts: int, write: bool, locked: bool = False):
         self.db = db
@@ -144,6 +161,8 @@ class Transaction:
         self._inserted: set[str] = set()  # ids created by this transaction
         self._count_delta: dict[int, int] = {}
         self._new_tables: set[int] = set()
+        self._savepoints: list[Savepoint] = []  # open marks, oldest first
+        self._undo: list[tuple] = []  # how to undo each write state change, kept while a mark is open
         self._streams: dict[int, query.QueryStream] = {}
         self._next_query_id = 0
         self.finished = False
@@ -321,15 +340,17 @@ class Transaction:
                 )
         value = _drop_undefined(value)
         info = self.db._ensure_table(table)
-        if not info.persisted:
+        if not info.persisted and info.number not in self._new_tables:
+            self._log("new_table", info.number)
             self._new_tables.add(info.number)
         creation_time = self.db._next_creation_time()
         doc_id = ids.encode_id(info.number, ids.new_internal_id(creation_time))
         doc = {"_id": doc_id, "_creationTime": creation_time, **value}
         self._check_document(info, doc)
         self._stage(info, doc_id, doc)
+        self._log("inserted", doc_id)
         self._inserted.add(doc_id)
-        self._count_delta[info.number] = self._count_delta.get(info.number, 0) + 1
+        self._add_count(info.number, 1)
         return doc_id
 
     def shallow_merge(self, doc_id: Any, patch: Any, *, table: str | None = None, is_system: bool | None = None) -> dict:
@@ -368,7 +389,7 @@ class Transaction:
         self._check_open(writing=True)
         info, doc_id, current = self._existing(doc_id, "db.delete", table, is_system, "Delete")
         self._stage(info, doc_id, None)
-        self._count_delta[info.number] = self._count_delta.get(info.number, 0) - 1
+        self._add_count(info.number, -1)
         return dict(current)
 
     def _existing(self, doc_id, op, table, is_system, verb):
@@ -401,7 +422,14 @@ class Transaction:
                     f"the schema: {error}"
                 ) from None
 
+    def _add_count(self, number: int, delta: int) -> None:
+        previous = self._count_delta.get(number, _ABSENT)
+        self._log("count", number, previous)
+        self._count_delta[number] = delta if previous is _ABSENT else previous + delta
+
     def _stage(self, info: store.TableInfo, doc_id: str, doc: dict | None) -> None:
+        if self._savepoints:
+            self._undo.append(("stage", doc_id, self._writes.get(doc_id, _ABSENT), self._doc_keys.get(doc_id)))
         for index_id, key in self._doc_keys.pop(doc_id, ()):
             self._overlays[index_id].remove(key)
         if doc is not None:
@@ -412,6 +440,81 @@ class Transaction:
                 entries.append((index.index_id, key))
             self._doc_keys[doc_id] = entries
         self._writes[doc_id] = (info.number, doc)
+
+    # -- savepoints --------------------------------------------------------------------------
+
+    def _log(self, *entry) -> None:
+        if self._savepoints:
+            self._undo.append(entry)
+
+    def savepoint(self) -> Savepoint:
+        """A mark of the writes staged so far; `rollback_to(mark)` undoes every write after it."""
+        self._check_open(writing=True)
+        mark = Savepoint(self, len(self._undo))
+        self._savepoints.append(mark)
+        return mark
+
+    def _open_position(self, mark: Any, op: str) -> int:
+        """The index of `mark` among the open marks; a clear error for a stale or foreign mark."""
+        self._check_open(writing=True)
+        if not isinstance(mark, Savepoint) or mark._tx is not self:
+            raise ConvexEngineError(f"{op}: not a savepoint of this transaction")
+        if not mark._valid:
+            raise ConvexEngineError(f"{op}: savepoint is no longer valid (rolled back past or released)")
+        return self._savepoints.index(mark)
+
+    def _drop_marks_after(self, position: int) -> None:
+        for later in self._savepoints[position + 1:]:
+            later._valid = False
+        del self._savepoints[position + 1:]
+
+    def rollback_to(self, mark: Savepoint) -> None:
+        """Undo every write staged since `mark` (reads stay in the read set); later marks become invalid.
+
+        `mark` itself stays open: rolling back to it again undoes the writes made since."""
+        position = self._open_position(mark, "rollback_to")
+        self._drop_marks_after(position)
+        undo = self._undo
+        while len(undo) > mark._position:
+            self._undo_one(undo.pop())
+
+    def release(self, mark: Savepoint) -> None:
+        """Keep the writes made since `mark` and close it (with the marks taken after it)."""
+        position = self._open_position(mark, "release")
+        self._drop_marks_after(position - 1)
+        mark._valid = False
+        if not self._savepoints:
+            self._undo.clear()
+
+    def _undo_one(self, entry: tuple) -> None:
+        kind = entry[0]
+        if kind == "stage":
+            self._unstage(*entry[1:])
+        elif kind == "count":
+            _, number, previous = entry
+            if previous is _ABSENT:
+                del self._count_delta[number]
+            else:
+                self._count_delta[number] = previous
+        elif kind == "inserted":
+            self._inserted.discard(entry[1])
+        elif kind == "new_table":
+            self._new_tables.discard(entry[1])
+
+    def _unstage(self, doc_id: str, previous: Any, previous_keys: list | None) -> None:
+        for index_id, key in self._doc_keys.pop(doc_id, ()):
+            overlay = self._overlays[index_id]
+            overlay.remove(key)
+            if not overlay.keys:
+                del self._overlays[index_id]
+        if previous is _ABSENT:
+            del self._writes[doc_id]
+            return
+        self._writes[doc_id] = previous
+        if previous_keys is not None:
+            for index_id, key in previous_keys:
+                self._overlays.setdefault(index_id, _Overlay()).add(key, previous[1])
+            self._doc_keys[doc_id] = previous_keys
 
     # -- end ---------------------------------------------------------------------------------
 
