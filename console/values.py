@@ -465,7 +465,31 @@ def _clean_float(value: float) -> Any:
 
 
 def to_clean_json(value: Any) -> Any:
-    """Format `json`: lossy. int64 -> decimal string, bytes -> base64 string, NaN/±Inf -> strings."""
+    """Format `json`: lossy. int64 -> decimal string, bytes -> base64 string, NaN/±Inf -> strings.
+    A container of strings, finite floats, booleans and None is returned as is, not copied."""
+    kind = type(value)
+    if (kind is dict or kind is list) and _cleans_to_itself(value):
+        return value
+    return _to_clean_json_copy(value)
+
+
+def _cleans_to_itself(value: dict | list) -> bool:
+    for item in (value.values() if type(value) is dict else value):
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is float:
+            if item - item != 0.0:  # NaN or ±Inf
+                return False
+        elif kind is dict or kind is list:
+            if not _cleans_to_itself(item):
+                return False
+        else:
+            return False
+    return True
+
+
+def _to_clean_json_copy(value: Any) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

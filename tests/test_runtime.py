@@ -796,3 +796,30 @@ def test_invalid_return_value_still_gets_the_full_message(runner, app):
     outcome = runner.run("fns:badName", {}, identity=ADMIN)
     assert outcome.status == "error"
     assert "return value invalid: Field name $bad starts with '$', which is reserved." in outcome.error_message
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda doc: doc.update(extra=[{"ok": 1.0}, 2**63]),
+         "Integer 9223372036854775808 does not fit in an int64 (range -2^63 .. 2^63-1)"),
+        (lambda doc: doc.update(extra={"ok": "\ud800"}), "String '\\ud800' is not valid Unicode (lone surrogate)"),
+        (lambda doc: doc.update({"é": 1.0}),
+         "Field name 'é' has invalid character 'é': Field names can only contain non-control ASCII characters"),
+        (lambda doc: doc.update(extra=(1.0,)), "tuple (1.0,) is not a supported Convex value"),
+    ],
+)
+def test_engine_documents_changed_by_the_function_are_still_checked(runner, app, spoil, message):
+    for n in range(5):
+        add_item(runner, float(n))
+
+    @query(args={})
+    def spoiled(ctx, args):
+        docs = ctx.db.query("items").collect()
+        spoil(docs[3])
+        return {"page": docs, "isDone": True}
+
+    app.register("fns", "spoiled", spoiled)
+    outcome = runner.run("fns:spoiled", {}, identity=ADMIN)
+    assert outcome.status == "error"
+    assert outcome.error_message.split("\n")[1] == f"Function fns.js:spoiled return value invalid: {message}"

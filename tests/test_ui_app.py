@@ -467,11 +467,11 @@ async def test_confirm_modal_cancel_label(big_emulator):
         screen = await loaded(pilot, app)
         app.push_screen(ConfirmModal("Cancel job", "Cancel it?", confirm_label="Cancel job",
                                      cancel_label="Keep job"), answers.append)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) and app.screen.query("#cancel"))
         assert str(app.screen.query_one("#cancel", Button).label) == "Keep job"
         assert str(app.screen.query_one("#confirm", Button).label) == "Cancel job"
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen and answers == [False])
         app.push_screen(ConfirmModal("Delete", "Sure?"), answers.append)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal) and app.screen.query("#cancel"))
         assert str(app.screen.query_one("#cancel", Button).label) == "Cancel"

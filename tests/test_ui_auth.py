@@ -294,6 +294,61 @@ async def test_clipboard_without_a_system_clipboard_says_so(emulator, monkeypatc
         assert screen.report.decoded.subject == "clip"
 
 
+def notes(app, severity: str) -> str:
+    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications if n.severity == severity)
+
+
+async def test_use_token_and_act_as_say_why_a_token_is_refused(emulator):
+    from console.client import ApiError
+
+    now = time.time()
+    expired = mint(emulator, sub="late", claims={"iat": int(now - 3 * 3600), "exp": int(now - 2 * 3600)})
+    stranger_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    stranger = jwt.encode({"iss": "https://nobody.example.com", "sub": "x", "aud": "convex", "iat": int(now),
+                           "exp": int(now + 3600)}, stranger_key, algorithm="RS256", headers={"kid": "k1"})
+    app = ConsoleApp(connect(emulator), "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_auth(pilot, app)
+        await with_providers(pilot, screen, emulator)
+        # undecodable: both keys answer with the reason and change nothing
+        await paste(pilot, screen, "not_a_jwt")
+        await pilot.press("ctrl+t", "ctrl+g")
+        await until(pilot, lambda: notes(app, "error").count("cannot be decoded") == 2)
+        assert app.bearer_token is None and app.acting_identity is None
+        # signed by nobody the deployment knows: used on purpose, with the reason
+        app.clear_notifications()
+        await pilot.press("ctrl+n")
+        await paste(pilot, screen, stranger)
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: "not matched by any auth provider" in notes(app, "warning"))
+        assert app.bearer_token == stranger and "expect 401" in notes(app, "warning")
+        # expired: used anyway, and Convex answers 401 as warned
+        app.clear_notifications()
+        await pilot.press("ctrl+n")
+        await paste(pilot, screen, expired)
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: "expired" in notes(app, "warning"))
+        assert app.bearer_token == expired and "Warning" in notes(app, "warning")
+        with pytest.raises(ApiError) as refused:
+            await app.client.with_token(app.bearer_token).query("users:viewer")
+        assert refused.value.status == 401
+        # acting as its user: admin key + identity skips verification, and the warning says so
+        app.clear_notifications()
+        await pilot.press("ctrl+g")
+        await until(pilot, lambda: "skips verification" in notes(app, "warning"))
+        assert "expired" in notes(app, "warning") and app.bearer_token is None
+        assert app.acting_identity == screen.report.identity
+        acting = await app.client.with_identity(app.acting_identity).query("users:viewer")
+        assert acting["subject"] == "late"
+        # a good token: no warning
+        app.clear_notifications()
+        await pilot.press("ctrl+n")
+        await paste(pilot, screen, mint(emulator, sub="fine"))
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: any(n.title == "Using this token" for n in app._notifications))
+        assert not notes(app, "warning")
+
+
 from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
 
 from screens.widgets.token_report import ReportContext, render_report  # noqa: E402

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from console.client import DeploymentClient
-from console.connection import Connection
 from console.emulator.clock import ManualClock
 from screens.app import ConsoleApp
 from screens.files import FilesScreen, TransferRow, TransferUpdate, parse_date_range, split_paths
 from screens.widgets.modals import ConfirmModal
 from screens.widgets.status_bar import StatusBar
+from ui_support import connect, until
 
 SIZE = (160, 45)
 FIXED_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC
@@ -35,19 +35,6 @@ def private_config(tmp_path, monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
-async def until(pilot, condition, timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 async def open_files(pilot, app) -> FilesScreen:

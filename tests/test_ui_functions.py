@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -14,6 +13,7 @@ from screens.functions import FunctionsScreen, HistoryList
 from screens.widgets.args_editor import ArgsEditor
 from screens.widgets.function_tree import FunctionTree
 from screens.widgets.result_view import ResultView
+from ui_support import connect, until
 
 SIZE = (160, 45)
 
@@ -25,24 +25,11 @@ def private_config(tmp_path, monkeypatch):
     return tmp_path / "config"
 
 
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
 def make_app(emulator, config_dir) -> ConsoleApp:
     """An app that starts on the Functions screen (its last screen), skipping the Data screen."""
     settings = Settings(config_dir)
     settings.save_state("emulator", {**settings.load_state("emulator"), "screen": "functions"})
     return ConsoleApp(connect(emulator), "test", settings)
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 async def open_functions(pilot, app) -> FunctionsScreen:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import httpx
@@ -18,6 +17,7 @@ from screens.http import HttpScreen, parse_header_lines
 from screens.settings import EnvVarModal, SettingsScreen, name_problem
 from screens.widgets.modals import ConfirmModal
 from screens.widgets.status_bar import StatusBar
+from ui_support import text_of, until
 
 SIZE = (160, 45)
 FIXED_URL = "http://127.0.0.1:3210"
@@ -45,19 +45,6 @@ def make_app(connection, config_dir, screen: str) -> ConsoleApp:
     app = ConsoleApp(connection, "test", settings)
     app.animation_level = "none"
     return app
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
-
-
-def text_of(screen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
 
 
 def test_header_lines_parse_and_name_rules():

@@ -4,16 +4,15 @@ deployment refuses the sync socket."""
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from console.client import DeploymentClient
-from console.connection import Connection
 from screens.app import ConsoleApp
 from screens.data import POLLING_NOTE
 from screens.widgets.document_grid import DocumentGrid
 from screens.widgets.modals import ConfirmModal
+from ui_support import connect, until
 
 SIZE = (160, 45)
 TABLE = "livetest"
@@ -23,19 +22,6 @@ TABLE = "livetest"
 def private_config(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("CONVEX_CONSOLE_DATA_DIR", str(tmp_path / "data"))
-
-
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
-async def until(pilot, condition, timeout: float = 8.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def page_text(screen) -> str:

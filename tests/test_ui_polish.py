@@ -4,7 +4,6 @@ palette's DESIGN §6 commands, and wording (plurals, empty states)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import socket
@@ -21,6 +20,7 @@ from screens.query import QuerySpec
 from screens.schedules import SchedulesScreen
 from screens.widgets.filter_editor import FilterEditor
 from textual.widgets import Input, OptionList
+from ui_support import connect, until
 
 pytestmark = pytest.mark.timeout(90)
 SIZE = (160, 45)
@@ -31,19 +31,6 @@ def private_config(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("CONVEX_CONSOLE_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "config"
-
-
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
-async def until(pilot, condition, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def text_of(screen, selector: str) -> str:

@@ -256,3 +256,160 @@ def test_sort_is_a_total_order_consistent_with_compare(items):
 def test_float_order_matches_ieee_for_ordinary_numbers(a, b):
     if not (math.isnan(a) or math.isnan(b)) and a != b:
         assert V.compare(a, b) == (1 if a > b else -1)
+
+
+# ---------------------------------------------------------------------------
+# Fast paths of encode and check_value agree with the reference implementations
+# (the plain recursive code they replaced, kept here as the oracle).
+
+
+def _ref_encode(value, depth=0):
+    if value is None or isinstance(value, bool):
+        return value
+    if value is UNDEFINED:
+        return {"$undefined": None}
+    if isinstance(value, int):
+        V._check_int(value)
+        return {"$integer": V._int_to_b64(value)}
+    if isinstance(value, float):
+        return {"$float": V._float_to_b64(value)} if V._is_special_float(value) else value
+    if isinstance(value, str):
+        V._check_str(value)
+        return value
+    if isinstance(value, bytes):
+        return {"$bytes": V.base64.b64encode(value).decode("ascii")}
+    if isinstance(value, (list, dict)):
+        if depth + 1 > V.MAX_NESTING:
+            raise V._too_nested(depth + 1)
+        if isinstance(value, list):
+            return [_ref_encode(item, depth + 1) for item in value]
+        for key in value:
+            V.check_field_name(key)
+        return {key: _ref_encode(value[key], depth + 1) for key in sorted(value)}
+    raise ValueError(f"{type(value).__name__} {value!r} is not a supported Convex value")
+
+
+def _ref_check(value, allow_undefined=False, depth=0):
+    if value is None or isinstance(value, (bool, float, bytes)):
+        return
+    if value is UNDEFINED:
+        if not allow_undefined:
+            raise ValueError("undefined is not a valid Convex value here")
+        return
+    if isinstance(value, int):
+        V._check_int(value)
+        return
+    if isinstance(value, str):
+        V._check_str(value)
+        return
+    if isinstance(value, (list, dict)):
+        if depth + 1 > V.MAX_NESTING:
+            raise V._too_nested(depth + 1)
+        items = value if isinstance(value, list) else value.values()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                V.check_field_name(key)
+                _ref_check(item, allow_undefined, depth + 1)
+        else:
+            for item in items:
+                _ref_check(item, allow_undefined, depth + 1)
+        return
+    raise ValueError(f"{type(value).__name__} {value!r} is not a supported Convex value")
+
+
+class _Float(float):
+    pass
+
+
+class _Str(str):
+    pass
+
+
+_odd_leaves = st.one_of(
+    st.none(), st.booleans(), floats, st.integers(min_value=-(2**64), max_value=2**64),
+    st.text(max_size=8), st.sampled_from(["\ud800", "a\udfffb", "é", "日本", "$x", "\x00"]),
+    st.binary(max_size=6), st.just(UNDEFINED), st.just((1, 2)), st.builds(_Float, floats),
+    st.builds(_Str, st.text(max_size=4)),
+)
+_odd_names = st.one_of(
+    field_names, st.text(max_size=4),
+    st.sampled_from(["$x", "a$b", "_id", "é", "\x00", "\ud800", "a" * 1025, "a" * 600, "b" * 600, ""]),
+    st.integers(min_value=0, max_value=3),
+)
+_odd_values = st.recursive(
+    _odd_leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_odd_names, inner, max_size=5)),
+    max_leaves=25,
+)
+# Mostly valid values, so that the fast paths' "yes" answers get exercised too.
+_wide_values = st.one_of(_odd_values, values)
+
+
+def _nest(value, depth, as_dict):
+    for _ in range(depth):
+        value = {"x": value} if as_dict else [value]
+    return value
+
+
+_deep_values = st.builds(_nest, _wide_values, st.integers(min_value=10, max_value=18), st.booleans())
+
+
+def _result(fn, value):
+    try:
+        return "ok", json.dumps(fn(value))  # text: key order and float spelling included
+    except ValueError as error:
+        return "error", str(error)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_wide_values, _deep_values))
+def test_encode_equals_reference_encoder(value):
+    assert _result(V.encode, value) == _result(_ref_encode, value)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_wide_values, _deep_values), st.booleans())
+def test_check_value_equals_reference_check(value, allow_undefined):
+    assert _result(lambda x: V.check_value(x, allow_undefined=allow_undefined), value) == _result(
+        lambda x: _ref_check(x, allow_undefined), value
+    )
+
+
+def test_encode_returns_a_plain_sorted_document_itself():
+    doc = {"_creationTime": 1.5, "_id": "abc", "args": [{"a": None, "b": True}], "name": "é"}
+    assert V.encode(doc) is doc
+    page = {"page": [doc], "isDone": False, "continueCursor": "c"}  # unsorted: copied, document reused
+    encoded = V.encode(page)
+    assert list(encoded) == ["continueCursor", "isDone", "page"] and encoded["page"][0] is doc
+    for special in (math.nan, math.inf, -math.inf, -0.0, 1, b"x"):
+        assert V.encode({"v": special}) == {"v": V.encode(special)}
+
+
+def _ref_clean(value):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        V._check_int(value)
+        return str(value)
+    if isinstance(value, float):
+        return V._clean_float(value)
+    if isinstance(value, (str, bytes)):
+        return value if isinstance(value, str) else V.base64.b64encode(value).decode("ascii")
+    if isinstance(value, list):
+        return [_ref_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _ref_clean(item) for key, item in value.items()}
+    raise ValueError(f"{value!r} ({type(value).__name__}) cannot be exported as JSON")
+
+
+def _clean_result(fn, value):
+    try:
+        return "ok", json.dumps(fn(value), default=repr, skipkeys=False)
+    except (ValueError, TypeError) as error:
+        return type(error).__name__, str(error)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_wide_values, _deep_values))
+def test_to_clean_json_equals_reference(value):
+    assert _clean_result(V.to_clean_json, value) == _clean_result(_ref_clean, value)
