@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Button, DataTable, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from console import values
 from console.client import AdminAuth, ClientError
@@ -78,13 +78,6 @@ def describe_schedule(schedule: dict) -> str:
     if kind == "monthly":
         return f"monthly on day {schedule.get('day')} at {at}"
     return str(kind)
-
-
-class CancelJobModal(ConfirmModal):
-    """The confirmation's two answers both start with "Cancel" otherwise: the safe one says what it keeps."""
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).label = "Keep job"
 
 
 class SchedulesScreen(ConsoleScreen):
@@ -497,8 +490,9 @@ class SchedulesScreen(ConsoleScreen):
             if confirmed:
                 self.cancel_jobs(f"Canceled the {name} job", job_id=job["_id"])
 
-        self.app.push_screen(CancelJobModal("Cancel scheduled job", message, confirm_label="Cancel job",
-                                            require_text="cancel" if self._production() else None), done)
+        self.app.push_screen(ConfirmModal("Cancel scheduled job", message, confirm_label="Cancel job",
+                                          cancel_label="Keep job",
+                                          require_text="cancel" if self._production() else None), done)
 
     def action_cancel_function(self) -> None:
         job = self.table.selected_job
