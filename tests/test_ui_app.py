@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
@@ -16,6 +15,7 @@ from screens.widgets.document_grid import DocumentGrid
 from screens.widgets.filter_editor import ClauseRow, FilterEditor
 from screens.widgets.json_editor import JsonEditor
 from screens.widgets.modals import ConfirmModal
+from ui_support import connect, until
 
 SIZE = (160, 45)
 
@@ -32,20 +32,6 @@ def private_config(tmp_path, monkeypatch):
 def big_emulator(emulator_factory):
     """The demo app with 300 posts: three pages."""
     return emulator_factory(seed=300)
-
-
-def connect(emulator, **options) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator", **options)
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    """Wait for a condition, letting the app run; fail with the condition's source on timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def page_text(screen) -> str:
@@ -412,7 +398,7 @@ async def test_shared_ui_state_is_defined_before_any_screen_sets_it(big_emulator
 
 async def test_number_keys_work_on_arriving_at_the_auth_screen(big_emulator):
     from textual import events
-    from textual.widgets import Button, TextArea
+    from textual.widgets import TextArea
 
     from screens.auth import AuthScreen
     from screens.help import HelpScreen

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from console.client import DeploymentClient
-from console.connection import Connection
 from console.sessions import Settings
 from screens.app import ConsoleApp
 from screens.logs import LogsScreen, RequestDetail
 from screens.widgets.log_view import LogFilter, LogModel, LogView, RowMaker
+from ui_support import connect, until
 
 SIZE = (160, 45)
 
@@ -28,19 +27,6 @@ def make_app(emulator, config_dir) -> ConsoleApp:
     settings = Settings(config_dir)
     settings.save_state("emulator", {"screen": "logs"})
     return ConsoleApp(connect(emulator), "test", settings)
-
-
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
-async def until(pilot, condition, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def identifiers(view: LogView) -> list[str]:

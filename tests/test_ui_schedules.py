@@ -19,6 +19,7 @@ from screens.widgets.job_table import JobFilter, JobTable
 from screens.widgets.modals import ConfirmModal
 from screens.widgets.schedule_filter import ScheduleFilterModal
 from screens.widgets.status_bar import StatusBar
+from ui_support import connect, until
 
 SIZE = (160, 45)
 FIXED_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC
@@ -34,19 +35,6 @@ def private_config(tmp_path, monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-def connect(emulator) -> Connection:
-    return Connection.create(emulator.url, admin_key=emulator.admin_key, kind="emulator")
-
-
-async def until(pilot, condition, timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 async def seed_jobs(connection: Connection) -> dict:
