@@ -66,7 +66,7 @@ class Choice:
     connection: Connection
     origin: str  # "profile prod", "discovered from .env.local", "built-in emulator", "command line"
     profile: str | None = None
-    emulator: Any = None  # the RunningEmulator we started, stopped on exit
+    emulator: Any = None  # the EmulatorProcess we started, stopped on exit
 
 
 def main(argv: Sequence[str] | None = None, *, run_ui: Callable[..., int] | None = None,
@@ -109,8 +109,8 @@ def _fail(message: str, status: int, preload: "UiPreload | None" = None) -> int:
 
 class UiPreload:
     """Imports the UI (Textual, the app, the first screen) on a thread while the main thread
-    does the I/O-bound part of start-up: reading profiles, verifying a typed URL (network) or
-    starting the built-in emulator (SQLite). The main thread's own import of `screens.app` then
+    does the waiting part of start-up: reading profiles, verifying a typed URL (network) or
+    waiting for the built-in emulator's process. The main thread's own import of `screens.app` then
     finds it done (or waits for it: imports are locked per module). A failure here is ignored:
     the main thread imports again and reports it as usual."""
 

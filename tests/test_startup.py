@@ -146,3 +146,29 @@ def test_url_from_command_line_unreachable_still_opens_ui(isolated):
     ui = Captured()
     assert main(["--config-dir", str(isolated / "config"), "--url", "http://127.0.0.1:9"], run_ui=ui) == 0
     assert ui.calls[0][1] == "command line" and ui.calls[0][0].credential.kind == "none"
+
+
+def test_built_in_emulator_runs_in_a_child_process(tmp_path):
+    import httpx
+
+    from console.startup import EmulatorProcess
+
+    emulator = EmulatorProcess.start(tmp_path / "emulator", seed=20)
+    try:
+        assert emulator.admin_key not in repr(emulator)
+        assert httpx.get(emulator.url + "/instance_name", timeout=10).status_code == 200
+        response = httpx.post(emulator.url + "/api/query", json={"path": "posts:list", "args": {}},
+                              headers={"Authorization": f"Convex {emulator.admin_key}"}, timeout=10)
+        assert response.json()["status"] == "success"
+    finally:
+        emulator.stop()
+    assert emulator.process.returncode == 0
+
+
+def test_built_in_emulator_on_an_unusable_data_dir_says_why(tmp_path):
+    from console.startup import EmulatorProcess, EmulatorStartError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(EmulatorStartError, match="cannot use"):
+        EmulatorProcess.start(blocker / "emulator", seed=0)
