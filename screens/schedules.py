@@ -2,7 +2,9 @@
 
 Jobs come from `_system/cli/tableData` on `_scheduled_functions` (newest first): by a sync
 subscription when the deployment accepts one, else by polling every second (the bar says
-which). Rows are diffed by job id; refreshes wait while a dialog is open.
+which). Rows are diffed by job id; refreshes wait while a dialog is open. Only the newest
+`JOB_LIMIT` jobs are live: paging past them (n, G) loads older jobs on demand with the same
+query, continuing from the live window's cursor; those pages are a snapshot (r reloads them).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from screens.widgets.schedule_filter import ScheduleFilterModal
 # tableData over HTTP answers 1,000 jobs in ~0.1 s but 10,000 in ~0.7-0.9 s, and decoding 10,000
 # documents costs the console's event loop ~0.2 s per update: too slow to follow 10,000 every second.
 JOB_LIMIT = 1_000
+OLDER_BATCH = 1_000  # older jobs fetched per request when paging past the live window
+OLDER_MAX_FETCHES = 20  # requests per key press at most (G on a huge table stops there; G again goes on)
+OLDER_NOTE = "older jobs — not live, r refreshes"
 POLL_INTERVAL = 1.0
 CRON_POLL_INTERVAL = 5.0
 ARGS_PREVIEW_BYTES = 2_000
@@ -47,9 +52,9 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def jobs_args(limit: int = JOB_LIMIT) -> dict:
+def jobs_args(limit: int | None = None) -> dict:
     return {"table": "_scheduled_functions", "order": "desc",
-            "paginationOpts": {"numItems": float(limit), "cursor": None}}
+            "paginationOpts": {"numItems": float(limit or JOB_LIMIT), "cursor": None}}
 
 
 DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
@@ -104,7 +109,13 @@ class SchedulesScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.mode_note = "connecting…"
-        self.pending_jobs: list[dict] | None = None
+        self.pending_jobs: tuple[list[dict], str | None, bool] | None = None
+        self.live_cursor: str | None = None  # continues after the live window
+        self.live_done = True  # the live window holds every job
+        self.older_cursor: str | None = None  # continues after the older jobs loaded
+        self.older_done = False
+        self.older_fetched = False  # older_cursor/older_done describe a fetch made since the last reload
+        self.older_status = ""  # "loading older jobs…" or an error
         self.crons_stale = False  # crons or runs arrived while paused: render them on resume
         self.crons: list[dict] = []
         self.cron_runs: list[dict] = []
@@ -215,7 +226,7 @@ class SchedulesScreen(ConsoleScreen):
             started = time.monotonic()
             try:
                 page = await self.client.scheduled_functions(num_items=JOB_LIMIT)
-                self.receive_jobs(page.items)
+                self.receive_jobs(page.items, cursor=page.continue_cursor, is_done=page.is_done)
                 if time.monotonic() - last_crons >= CRON_POLL_INTERVAL or not self.crons:
                     last_crons = time.monotonic()
                     self.receive_crons(await self.client.list_cron_jobs(), await self.client.list_cron_job_runs())
@@ -230,7 +241,9 @@ class SchedulesScreen(ConsoleScreen):
 
     def _jobs_result(self, result) -> None:
         if result.ok:
-            self.receive_jobs(list((result.value or {}).get("page") or []))
+            value = result.value or {}
+            self.receive_jobs(list(value.get("page") or []), cursor=value.get("continueCursor"),
+                              is_done=bool(value.get("isDone", True)))
         else:
             self.mode_note = f"live: {result.error_message.splitlines()[-1] if result.error_message else 'error'}"
             self._update_bar()
@@ -248,10 +261,12 @@ class SchedulesScreen(ConsoleScreen):
         """True while a dialog (or another screen) is on top: refreshes wait."""
         return self.app.screen is not self
 
-    def receive_jobs(self, docs: list[dict]) -> None:
+    def receive_jobs(self, docs: list[dict], *, cursor: str | None = None, is_done: bool = True) -> None:
         if self.paused:
-            self.pending_jobs = docs
+            self.pending_jobs = (docs, cursor, is_done)
             return
+        self.live_cursor, self.live_done = cursor, is_done
+        self.table.keep_pushed_out(docs)
         stats = self.table.apply(docs)
         self.last_apply_seconds = stats.seconds
         self.loaded = True
@@ -273,7 +288,8 @@ class SchedulesScreen(ConsoleScreen):
     def on_screen_resume(self) -> None:
         jobs, self.pending_jobs = self.pending_jobs, None
         if jobs is not None:
-            self.receive_jobs(jobs)
+            docs, cursor, is_done = jobs
+            self.receive_jobs(docs, cursor=cursor, is_done=is_done)
         if self.crons_stale:
             self.receive_crons()
 
@@ -295,17 +311,43 @@ class SchedulesScreen(ConsoleScreen):
             text.append(f"  [{self.mode_note}]", style="dim italic")
             self.query_one("#jobs-bar", Static).update(text)
             return
-        text.append(plural(len(table.docs), "job"), style="bold")
+        older = self.older_loaded
+        text.append(plural(len(table.docs) + older, "job"), style="bold")
         if parts:
             text.append(" · " + " · ".join(parts))
         if table.job_filter.active:
             text.append(f"  ▸ filter: {table.job_filter.describe()}", style="yellow")
-        if table.docs:
+        if table.docs or older:
             text.append(f"  showing {table.page_text()}")
-        if len(table.docs) >= JOB_LIMIT:
-            text.append(f"  (newest {JOB_LIMIT:,} only)", style="dim")
+        capped = not self.live_done or len(table.docs) >= JOB_LIMIT
+        if table.on_older_page:
+            text.append(f"  {OLDER_NOTE}", style="bold yellow")
+        if capped:
+            text.append(self._window_note(older), style="dim")
+        if self.older_status:
+            text.append(f"  {self.older_status}", style="italic")
         text.append(f"  [{self.mode_note}]", style="dim italic")
         self.query_one("#jobs-bar", Static).update(text)
+
+    @property
+    def older_loaded(self) -> int:
+        """Older jobs loaded and shown (those not in the live window)."""
+        table = self.table
+        return sum(1 for job_id in table.older if job_id not in table.docs)
+
+    @property
+    def more_older(self) -> bool:
+        """Older jobs exist past those loaded."""
+        if self.live_done or self.live_cursor is None:
+            return False
+        return not (self.older_fetched and self.older_done)
+
+    def _window_note(self, older: int) -> str:
+        scope = f"newest {JOB_LIMIT:,} live" + (f" + {older:,} older loaded" if older else "")
+        more = "; n past the end loads older" if self.more_older else ""
+        if self.table.job_filter.active:
+            return f"  (the filter covers the {scope.replace(' live', ' jobs')} only{more})"
+        return f"  ({scope}{more})"
 
     def _show_selected(self) -> None:
         job = self.table.selected_job
@@ -423,7 +465,7 @@ class SchedulesScreen(ConsoleScreen):
         self._show_selected()
 
     def action_filter(self) -> None:
-        functions = sorted({short_name(doc.get("name", "")) for doc in self.table.docs.values()})
+        functions = sorted({short_name(doc.get("name", "")) for doc in self.table.all_docs()})
 
         def done(result: JobFilter | None) -> None:
             if result is not None:
@@ -445,13 +487,19 @@ class SchedulesScreen(ConsoleScreen):
         elif job is not None:
             self._apply_filter(JobFilter(short_name(job["name"]), current.state, current.window))
 
-    def _go_to_page(self, page: int) -> None:
+    def _go_to_page(self, page: int) -> bool:
         if self.table.set_page(page):
             self._update_bar()
             self._show_selected()
+            return True
+        return False
 
     def action_next_page(self) -> None:
-        self._go_to_page(self.table.page + 1)
+        table = self.table
+        if table.page + 1 < table.page_count or not self.more_older:
+            self._go_to_page(table.page + 1)
+        else:
+            self.load_older(table.page + 1)
 
     def action_previous_page(self) -> None:
         self._go_to_page(self.table.page - 1)
@@ -460,7 +508,58 @@ class SchedulesScreen(ConsoleScreen):
         self._go_to_page(0)
 
     def action_last_page(self) -> None:
-        self._go_to_page(self.table.page_count - 1)
+        if self.more_older:
+            self.load_older(None)
+        else:
+            self._go_to_page(self.table.page_count - 1)
+
+    # -- older jobs (past the live window, on demand) ---------------------------------------------
+
+    def _older_wanted(self, page: int | None) -> int | None:
+        """Older matching jobs needed to show `page` in full (None: all of them)."""
+        if page is None:
+            return None
+        return (page - self.table.live_pages + 1) * self.table.page_size
+
+    @work(exclusive=True, exit_on_error=False, group="older")
+    async def load_older(self, page: int | None) -> None:
+        """Fetch older jobs until page `page` is full (None: to the oldest), then show it."""
+        table = self.table
+        self.older_status = "loading older jobs…"
+        self._update_bar()
+        try:
+            for _ in range(OLDER_MAX_FETCHES):
+                wanted = self._older_wanted(page)
+                if not self.more_older or (wanted is not None and table.older_matching >= wanted):
+                    break
+                await self._fetch_older()
+            self.older_status = ""
+        except ClientError as error:
+            self.older_status = f"older jobs: {error}"
+        last = table.page_count - 1
+        if not self._go_to_page(last if page is None else min(page, last)):
+            self._update_bar()
+
+    async def _fetch_older(self) -> None:
+        cursor = self.older_cursor if self.older_fetched else self.live_cursor
+        items, self.older_cursor, self.older_done = await self._older_page(cursor)
+        self.older_fetched = True
+        self.table.add_older(items)
+
+    async def _older_page(self, cursor: str | None) -> tuple[list[dict], str | None, bool]:
+        result = await self.client.scheduled_functions(cursor=cursor, num_items=OLDER_BATCH)
+        return result.items, result.continue_cursor, result.is_done
+
+    async def _reload_older(self) -> None:
+        """Load the older jobs again, as many as were loaded, after the current live window."""
+        wanted = len(self.table.older)
+        docs: list[dict] = []
+        cursor, done = self.live_cursor, self.live_done or self.live_cursor is None
+        while not done and len(docs) < wanted:
+            items, cursor, done = await self._older_page(cursor)
+            docs.extend(items)
+        self.older_cursor, self.older_done, self.older_fetched = cursor, done, True
+        self.table.replace_older(docs)
 
     def action_clear_filters(self) -> None:
         self._apply_filter(JobFilter())
@@ -499,7 +598,7 @@ class SchedulesScreen(ConsoleScreen):
         if job is None:
             return
         name = short_name(job["name"])
-        waiting = sum(1 for d in self.table.docs.values() if d["name"] == job["name"] and state_kind(d) in ("pending", "inProgress"))
+        waiting = sum(1 for d in self.table.all_docs() if d["name"] == job["name"] and state_kind(d) in ("pending", "inProgress"))
         message = (f"Cancel every pending or running job of {name} ({waiting} listed)? "
                    "Running ones will finish; what they schedule is canceled.")
 
@@ -563,10 +662,17 @@ class SchedulesScreen(ConsoleScreen):
     @work(exclusive=True, exit_on_error=False, group="refresh")
     async def refresh_now(self) -> None:
         await self._refresh_once()
+        if self.table.older:
+            try:
+                await self._reload_older()
+            except ClientError as error:
+                self.older_status = f"older jobs: {error}"
+            self._update_bar()
+            self._show_selected()
 
     async def _refresh_once(self) -> None:
         page = await self.client.scheduled_functions(num_items=JOB_LIMIT)
-        self.receive_jobs(page.items)
+        self.receive_jobs(page.items, cursor=page.continue_cursor, is_done=page.is_done)
         self.receive_crons(await self.client.list_cron_jobs(), await self.client.list_cron_job_runs())
 
     def action_copy_id(self) -> None:

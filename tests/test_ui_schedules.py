@@ -280,3 +280,62 @@ async def test_new_jobs_rewrite_rows_in_place_and_keep_the_selection():
         assert (stats.added, stats.updated, stats.removed) == (0, 1, 0)
         assert "failed" in str(table.get_row_at(8)[1]) and "boom" in str(table.get_row_at(8)[5])
         assert table.page_text() == "1–100 of 153"
+
+
+async def test_paging_past_the_live_window_loads_older_jobs(emulator_factory, monkeypatch):
+    """Only the newest JOB_LIMIT jobs are live; n and G load older ones, p goes back to live rows."""
+    import screens.schedules as schedules
+
+    monkeypatch.setattr(schedules, "JOB_LIMIT", 20)
+    monkeypatch.setattr(schedules, "OLDER_BATCH", 15)  # several requests to reach the oldest
+    emulator = emulator_factory(clock="manual")
+    connection = connect(emulator)
+    async with DeploymentClient(connection) as client:
+        job_ids = [await client.mutation("digest:scheduleDaily", {"delayMs": 60_000.0 * (n + 1)})
+                   for n in range(45)]
+    oldest, newest = job_ids[0], job_ids[-1]
+    app = ConsoleApp(connection, "test", None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_schedules(pilot, app)
+        table = screen.query_one(JobTable)
+        table.page_size = 10
+        await until(pilot, lambda: len(table.docs) == 20 and not screen.live_done)
+        table.clear_older()  # re-pages with the smaller page size
+        bar = lambda: str(screen.query_one("#jobs-bar").render())
+        assert "newest 20 live" in bar() and schedules.OLDER_NOTE not in bar()
+        live_ids = set(table.docs)
+        await pilot.press("n")  # the second live page
+        await until(pilot, lambda: table.page == 1)
+        assert set(table.shown) <= live_ids and not table.older
+        await pilot.press("n")  # past the live window: older jobs, fetched on demand
+        await until(pilot, lambda: table.page == 2 and table.row_count == 10)
+        assert table.on_older_page and not set(table.shown) & live_ids
+        assert schedules.OLDER_NOTE in bar()
+        await pilot.press("G")  # to the oldest job
+        await until(pilot, lambda: oldest in table.shown)
+        assert table.page == table.page_count - 1 == 4 and table.row_count == 5
+        assert len(table.older) == 25 and screen.more_older is False
+        assert table.page_text() == "41–45 of 45"
+        async with DeploymentClient(connection) as client:
+            await client.cancel_job(oldest)
+        await pilot.press("r")  # older pages are a snapshot: r loads them again, on the same page
+        await until(pilot, lambda: "canceled" in str(table.get_row_at(table.shown[oldest])[1]))
+        assert table.on_older_page and table.page == 4
+        # The live window still follows the deployment while older pages are shown.
+        async with DeploymentClient(connection) as client:
+            added = await client.mutation("digest:scheduleDaily", {"delayMs": 7_200_000.0})
+        await until(pilot, lambda: added in table.docs)
+        assert oldest in table.shown and table.on_older_page
+        assert job_ids[25] in table.older  # pushed out of the live window: kept with the older jobs
+        assert len(table.docs) + screen.older_loaded == 46
+        await pilot.press("p", "p", "p")  # back into the live window
+        await until(pilot, lambda: table.page == 1 and not table.on_older_page)
+        assert set(table.shown) <= set(table.docs)
+        assert schedules.OLDER_NOTE not in bar()
+        await pilot.press("g")
+        await until(pilot, lambda: table.page == 0 and table.selected_id == added)
+        assert newest in table.shown
+        # A filter says plainly that it covers the live window plus the older pages loaded.
+        await pilot.press("s")
+        await until(pilot, lambda: table.job_filter.state == "pending")
+        assert "filter covers the newest 20 jobs + " in bar()

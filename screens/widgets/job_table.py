@@ -3,6 +3,9 @@
 `JobTable.apply(docs)` diffs the new documents against the rows shown, by job id: changed jobs
 get their cells updated, new ones are added (then the rows are re-sorted), vanished or
 filtered-out ones removed; nothing is rebuilt. `tick()` refreshes pending countdowns.
+
+Jobs older than the live window can be added with `add_older(docs)` (fetched on demand, not
+live): their pages come after the live pages, so a page is either live or older, never mixed.
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ class JobTable(DataTable):
 
     Every job received is kept (`docs`, newest first, as `tableData` returns them) so that
     filters and counts cover them all; only the current page of matching jobs is in the table.
+    `older` holds jobs loaded past the live window; their pages follow the live pages.
     """
 
     DEFAULT_CSS = "JobTable { height: 1fr; }"
@@ -149,6 +153,10 @@ class JobTable(DataTable):
         self.page = 0
         self.matching = 0  # jobs passing the filter
         self.docs: dict[str, dict] = {}  # every job received (filtered or not), newest first
+        self.older: dict[str, dict] = {}  # jobs loaded past the live window, newest first (not live)
+        self.older_page: int | None = None  # the page among the older pages shown, None on a live page
+        self.live_pages = 1  # pages of matching live jobs (at least 1)
+        self.older_matching = 0  # older jobs passing the filter (not already in the live window)
         self.slots: list[_Row] = []  # the rows on screen, top to bottom
         self._cells_rendered: LRUCache = LRUCache(CELL_CACHE_SIZE)
         self.shown: dict[str, int] = {}  # job id -> row index
@@ -220,37 +228,108 @@ class JobTable(DataTable):
     def set_filter(self, job_filter: JobFilter) -> ApplyStats:
         self.job_filter = job_filter
         self.page = 0
+        self.older_page = None
         return self._reconcile()
+
+    def add_older(self, docs: Iterable[dict]) -> int:
+        """Keep `docs` (older than everything loaded, newest first); returns how many were new.
+        The rows change only when an older page is shown."""
+        before = len(self.older)
+        for doc in docs:
+            self.older.setdefault(doc["_id"], doc)
+        if self.older_page is not None:
+            self._reconcile()
+        else:
+            self._count_pages(self.now_ms())
+        return len(self.older) - before
+
+    def keep_pushed_out(self, docs: list[dict]) -> None:
+        """Before `apply(docs)` while older jobs are loaded: the live jobs that newer ones push out
+        of the live window go to the front of `older`, so no job falls between the two."""
+        if not self.older or not docs:
+            return
+        oldest_live = docs[-1].get("_creationTime", 0.0)
+        pushed = {job_id: doc for job_id, doc in self.docs.items()
+                  if doc.get("_creationTime", 0.0) < oldest_live and job_id not in self.older}
+        if pushed:
+            self.older = {**pushed, **self.older}
+
+    def replace_older(self, docs: Iterable[dict]) -> None:
+        """Older jobs loaded again (r): the page shown stays where it is."""
+        self.older = {doc["_id"]: doc for doc in docs}
+        self._reconcile()
+
+    def clear_older(self) -> None:
+        self.older = {}
+        self.older_page = None
+        self._reconcile()
 
     def set_page(self, page: int) -> bool:
         """Show page `page` (0-based) of the matching jobs; False when it does not exist."""
-        last = max(0, (self.matching - 1) // self.page_size)
+        last = self.page_count - 1
         if page < 0 or page > last or page == self.page:
             return False
         self.page = page
+        self.older_page = page - self.live_pages if page >= self.live_pages else None
         self._reconcile()
         self.move_cursor(row=0, scroll=True)
         return True
 
     @property
     def page_count(self) -> int:
-        return max(1, -(-self.matching // self.page_size))
+        return self.live_pages + -(-self.older_matching // self.page_size)
+
+    @property
+    def on_older_page(self) -> bool:
+        return self.older_page is not None
+
+    @property
+    def total_matching(self) -> int:
+        return self.matching + self.older_matching
 
     def page_text(self) -> str:
-        if not self.matching:
+        if not self.total_matching:
             return "no jobs"
         first = self.page * self.page_size + 1
-        last = min(self.matching, first + self.page_size - 1)
-        return f"{first:,}–{last:,} of {self.matching:,}"
+        if self.older_page is not None:
+            first = self.matching + self.older_page * self.page_size + 1
+            last = min(self.total_matching, first + self.page_size - 1)
+        else:
+            last = min(self.matching, first + self.page_size - 1)
+        return f"{first:,}–{last:,} of {self.total_matching:,}"
+
+    def _matching(self, docs: dict[str, dict], now_ms: float, skip: dict | None = None) -> list[tuple[str, dict]]:
+        matches = self.job_filter.matches
+        active = self.job_filter.active
+        return [(job_id, doc) for job_id, doc in docs.items()
+                if (not active or matches(doc, now_ms)) and (skip is None or job_id not in skip)]
+
+    def _older_matching(self, now_ms: float) -> list[tuple[str, dict]]:
+        # A job that moved into the live window since it was loaded is shown live only.
+        return self._matching(self.older, now_ms, skip=self.docs) if self.older else []
+
+    def _count_pages(self, now_ms: float) -> None:
+        self.older_matching = len(self._older_matching(now_ms))
+        self.live_pages = max(1, -(-self.matching // self.page_size))
 
     def _page_slice(self, now_ms: float) -> dict[str, dict]:
-        matches = self.job_filter.matches
         if self.job_filter.active:
-            matching = [(job_id, doc) for job_id, doc in self.docs.items() if matches(doc, now_ms)]
+            matching = self._matching(self.docs, now_ms)
         else:
             matching = list(self.docs.items())
         self.matching = len(matching)
-        self.page = min(self.page, max(0, (self.matching - 1) // self.page_size))
+        older = self._older_matching(now_ms)
+        self.older_matching = len(older)
+        self.live_pages = max(1, -(-self.matching // self.page_size))
+        older_pages = -(-self.older_matching // self.page_size)
+        if self.older_page is not None and older_pages:
+            # Keep showing the same older page while the live window grows or shrinks.
+            self.older_page = min(self.older_page, older_pages - 1)
+            self.page = self.live_pages + self.older_page
+            start = self.older_page * self.page_size
+            return dict(older[start:start + self.page_size])
+        self.older_page = None
+        self.page = min(self.page, self.live_pages - 1)
         start = self.page * self.page_size
         return dict(matching[start:start + self.page_size])
 
@@ -332,14 +411,25 @@ class JobTable(DataTable):
         if not self.slots or not 0 <= self.cursor_row < len(self.slots):
             return None
         return self.slots[self.cursor_row].job_id
+
     @property
     def selected_job(self) -> dict | None:
         job_id = self.selected_id
-        return None if job_id is None else self.docs.get(job_id)
+        return None if job_id is None else self.job(job_id)
+
+    def job(self, job_id: str) -> dict | None:
+        """A loaded job, live or older."""
+        return self.docs.get(job_id) or self.older.get(job_id)
+
+    def all_docs(self) -> Iterable[dict]:
+        """Every loaded job, live first, then the older ones not in the live window."""
+        yield from self.docs.values()
+        yield from (doc for job_id, doc in self.older.items() if job_id not in self.docs)
 
     def counts(self) -> dict[str, int]:
+        """Jobs per state, over the live window and the older jobs loaded."""
         result = {kind: 0 for kind in STATES}
-        for doc in self.docs.values():
+        for doc in self.all_docs():
             kind = state_kind(doc)
             result[kind] = result.get(kind, 0) + 1
         return result
