@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import errno
 import functools
 import json
-import re
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,22 +28,54 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 import httpx  # noqa: E402
 
 from console import values
+from console.client_errors import (  # noqa: F401  re-exported: the public surface stays here
+    _ERRNO,
+    _REQUEST_ID,
+    ApiError,
+    AuthError,
+    BadResponse,
+    ClientError,
+    FunctionError,
+    Unreachable,
+    _error_fields,
+    _json_body,
+    _raise_for_status,
+    _root_os_error,
+    _transport_reason,
+)
+from console.client_types import (  # noqa: F401
+    AdminKeyCheck,
+    FilterProblem,
+    FunctionResult,
+    FunctionSpec,
+    IndexInfo,
+    LogBatch,
+    Page,
+    Schemas,
+    TableInfo,
+)
 from console.connection import Connection, Credential
+from console.table_filters import (  # noqa: F401
+    FILTER_OPS,
+    TYPE_NAMES,
+    UNDEFINED_PLACEHOLDER,
+    FilterClause,
+    IndexEq,
+    IndexFilter,
+    IndexRange,
+    Order,
+    SearchFilter,
+    _filter_value,
+    build_filter_expression,
+    decode_filters,
+    encode_filters,
+)
 
 FunctionKind = Literal["query", "mutation", "action", "function"]
-Order = Literal["asc", "desc"]
 
 UDF_FAILED_STATUS = 560  # PROTOCOL §1.2: clients must also accept function errors on 560
 DEFAULT_TIMEOUT = 30.0
 LOG_POLL_TIMEOUT = 75.0  # stream_function_logs long-polls for up to 60 s
-# QUERIES §3.3: how the dashboard sends `undefined` inside filters and patches.
-UNDEFINED_PLACEHOLDER = (
-    "__CONVEX_PLACEHOLDER_undefined_I23atX0jcndVbFgXoQZffsih7eAqktCyFjgUuAeNBtfr3ySOljPSPSEOPFgprk"
-    "dBO3zXNiGEJxmJ5ZFPc5C5qKesG80QRPvlJe8vgSxAt9feLTwxTg4PHfVwUaTEJU67FDwldWmTxp1guMPwxQ2jOuhEr"
-    "yTBf3mQ"
-)
-FILTER_OPS = ("eq", "neq", "lt", "lte", "gt", "gte", "type", "notype")
-TYPE_NAMES = ("string", "boolean", "number", "bigint", "null", "id", "array", "object", "bytes", "unset")
 MAX_DOCUMENTS_PER_CALL = 4096
 COUNT_BY_PAGING_CAP = 5000  # a system table without a count function is counted up to this  # addDocument / deleteDocuments limit (PROTOCOL §3.1)
 
@@ -65,73 +94,6 @@ def client_version() -> str:
 def client_header() -> str:
     """`Convex-Client` value: an unrecognized client name, so we always send `format` (P§1.3)."""
     return f"convex-console-{client_version()}"
-
-
-# ---------------------------------------------------------------------------
-# Errors
-
-_REQUEST_ID = re.compile(r"^\[Request ID: ([^\]]+)\]")
-
-
-class ClientError(Exception):
-    """Base of every error this client raises."""
-
-
-class FunctionError(ClientError):
-    """The function ran and failed. `data` is the decoded ConvexError data, else None."""
-
-    def __init__(self, message: str, data: Any = None, *, log_lines: Sequence[Any] = (), path: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.data = data
-        self.log_lines = list(log_lines)
-        self.path = path
-
-    @property
-    def request_id(self) -> str | None:
-        match = _REQUEST_ID.match(self.message)
-        return match.group(1) if match else None
-
-    @property
-    def summary(self) -> str:
-        """The first line that says what went wrong, without the `[Request ID] Server Error` line."""
-        lines = [line.strip() for line in self.message.splitlines() if line.strip()]
-        if len(lines) > 1 and _REQUEST_ID.match(lines[0]):
-            lines = lines[1:]
-        return lines[0] if lines else self.message
-
-
-class ApiError(ClientError):
-    """A non-function HTTP error: `{"code", "message"}` with its HTTP status."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(f"{code}: {message}" if code else message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class AuthError(ApiError):
-    """401/403: the key or token was refused."""
-
-
-class Unreachable(ClientError):
-    """Nothing usable answered at `url` (refused, DNS, TLS, timeout, dropped connection)."""
-
-    def __init__(self, url: str, reason: str):
-        super().__init__(f"Cannot reach {url}: {reason}")
-        self.url = url
-        self.reason = reason
-
-
-class BadResponse(ClientError):
-    """Something answered, but not like a Convex deployment."""
-
-    def __init__(self, url: str, detail: str, status: int | None = None):
-        super().__init__(f"{url} does not look like a Convex deployment: {detail}")
-        self.url = url
-        self.detail = detail
-        self.status = status
 
 
 # ---------------------------------------------------------------------------
@@ -179,269 +141,6 @@ def make_identity(subject: str, issuer: str = "https://convex-console.invalid", 
 
 def auth_from_credential(credential: Credential) -> Auth:
     return AdminAuth(credential.secret) if credential.secret else NoAuth()
-
-
-# ---------------------------------------------------------------------------
-# Results
-
-
-@dataclass
-class FunctionResult:
-    """One function call as the Functions screen shows it (status, value or error, logs)."""
-
-    path: str
-    kind: str
-    status: Literal["success", "error"]
-    value: Any = None
-    error_message: str | None = None
-    error_data: Any = None
-    log_lines: list[Any] = field(default_factory=list)
-    elapsed: float = 0.0  # seconds, measured by the client
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "success"
-
-    def raise_for_error(self) -> Any:
-        if self.status == "error":
-            raise FunctionError(self.error_message or "", self.error_data, log_lines=self.log_lines, path=self.path)
-        return self.value
-
-
-@dataclass
-class FilterProblem:
-    """An item `{filter: i, error}` paginatedTableDocuments returns for a bad filter (-1: index)."""
-
-    filter: int
-    error: str
-
-
-@dataclass
-class Page:
-    """A PaginationResult: `items` decoded, cursors as given by the deployment."""
-
-    items: list[Any]
-    is_done: bool
-    continue_cursor: str | None
-    split_cursor: str | None = None
-    page_status: str | None = None
-    filter_problems: list[FilterProblem] = field(default_factory=list)
-
-    @classmethod
-    def from_result(cls, result: Any) -> "Page":
-        if not isinstance(result, Mapping) or not isinstance(result.get("page", []), list):
-            raise ValueError(f"Expected a PaginationResult, got {type(result).__name__}")
-        items = list(result.get("page") or [])
-        problems = [
-            FilterProblem(int(item["filter"]), str(item["error"]))
-            for item in items
-            if isinstance(item, dict) and set(item) == {"filter", "error"}
-        ]
-        if problems and len(problems) == len(items):
-            items = []
-        else:
-            problems = []
-        return cls(
-            items=items,
-            is_done=bool(result.get("isDone")),
-            continue_cursor=result.get("continueCursor"),
-            split_cursor=result.get("splitCursor"),
-            page_status=result.get("pageStatus"),
-            filter_problems=problems,
-        )
-
-
-@dataclass
-class TableInfo:
-    name: str
-    number: int | None = None
-    count: int | None = None  # None when the deployment could not count it
-
-    @property
-    def is_system(self) -> bool:
-        return self.name.startswith("_")
-
-
-@dataclass
-class IndexInfo:
-    name: str
-    fields: Any  # list[str] for database indexes, a dict for search / vector indexes
-    kind: Literal["database", "search", "vector"]
-    staged: bool = False
-    backfill_state: str = "done"
-    raw: dict = field(default_factory=dict, repr=False)
-
-
-@dataclass
-class Schemas:
-    """`getSchemas`: each is the parsed `SchemaDefinition.export()` JSON, or None."""
-
-    active: dict | None
-    in_progress: dict | None
-
-    def table(self, name: str) -> dict | None:
-        for table in (self.active or {}).get("tables", []):
-            if table.get("tableName") == name:
-                return table
-        return None
-
-
-@dataclass
-class FunctionSpec:
-    """One entry of `_system/cli/modules:apiSpec`."""
-
-    identifier: str | None
-    function_type: str
-    visibility: str | None = None
-    args: dict | None = None
-    returns: dict | None = None
-    method: str | None = None  # HttpAction routes
-    http_path: str | None = None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "FunctionSpec":
-        visibility = data.get("visibility")
-        return cls(
-            identifier=data.get("identifier"),
-            function_type=str(data.get("functionType", "")),
-            visibility=visibility.get("kind") if isinstance(visibility, dict) else visibility,
-            args=data.get("args"),
-            returns=data.get("returns"),
-            method=data.get("method"),
-            http_path=data.get("path"),
-        )
-
-
-@dataclass
-class AdminKeyCheck:
-    success: bool
-    allowed_ops: list[str] = field(default_factory=list)
-    is_read_only: bool = False
-
-
-@dataclass
-class LogBatch:
-    entries: list[dict]
-    new_cursor: Any
-
-
-# ---------------------------------------------------------------------------
-# Dashboard filters (QUERIES §3)
-
-
-@dataclass(frozen=True)
-class FilterClause:
-    """`field op value`. For type/notype, `value` is a type name (TYPE_NAMES)."""
-
-    field: str
-    op: str
-    value: Any = None
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if self.op not in FILTER_OPS:
-            raise ValueError(f"Unknown filter operator {self.op!r} (one of {', '.join(FILTER_OPS)})")
-        if self.op in ("type", "notype") and self.value not in TYPE_NAMES:
-            raise ValueError(f"Unknown type {self.value!r} (one of {', '.join(TYPE_NAMES)})")
-        if not self.field:
-            raise ValueError("A filter needs a field")
-
-    def to_json(self) -> dict:
-        value = self.value if self.op in ("type", "notype") else _filter_value(self.value)
-        return {"field": self.field, "op": self.op, "value": value, "enabled": self.enabled}
-
-
-@dataclass(frozen=True)
-class IndexEq:
-    value: Any
-    enabled: bool = True
-
-    def to_json(self) -> dict:
-        return {"type": "indexEq", "enabled": self.enabled, "value": _filter_value(self.value)}
-
-
-@dataclass(frozen=True)
-class IndexRange:
-    lower_op: Literal["gte", "gt"] | None = None
-    lower: Any = None
-    upper_op: Literal["lte", "lt"] | None = None
-    upper: Any = None
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if self.lower_op not in (None, "gte", "gt") or self.upper_op not in (None, "lte", "lt"):
-            raise ValueError("An index range takes lower gte/gt and upper lte/lt")
-
-    def to_json(self) -> dict:
-        data: dict[str, Any] = {"type": "indexRange", "enabled": self.enabled}
-        if self.lower_op:
-            data["lowerOp"] = self.lower_op
-            data["lowerValue"] = _filter_value(self.lower)
-        if self.upper_op:
-            data["upperOp"] = self.upper_op
-            data["upperValue"] = _filter_value(self.upper)
-        return data
-
-
-@dataclass(frozen=True)
-class IndexFilter:
-    """Read through a database index: one clause per index field, in order (range last)."""
-
-    name: str
-    clauses: tuple[IndexEq | IndexRange, ...] = ()
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "clauses": [clause.to_json() for clause in self.clauses]}
-
-
-@dataclass(frozen=True)
-class SearchFilter:
-    """Read through a search index (the deployment requires order "asc")."""
-
-    name: str
-    search: str
-    clauses: tuple[tuple[str, Any], ...] = ()  # (filter field, value)
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "search": self.search,
-            "clauses": [{"field": f, "enabled": True, "value": _filter_value(v)} for f, v in self.clauses],
-        }
-
-
-def _filter_value(value: Any) -> Any:
-    return UNDEFINED_PLACEHOLDER if value is values.UNDEFINED else values.encode(value)
-
-
-def build_filter_expression(
-    clauses: Iterable[FilterClause] = (),
-    index: IndexFilter | SearchFilter | None = None,
-    order: Order = "desc",
-) -> dict | None:
-    """The dashboard's FilterExpression, or None when it says nothing beyond the default."""
-    if order not in ("asc", "desc"):
-        raise ValueError(f"Order must be 'asc' or 'desc', not {order!r}")
-    clause_list = [clause.to_json() for clause in clauses]
-    if not clause_list and index is None and order == "desc":
-        return None
-    expression: dict[str, Any] = {"clauses": clause_list, "order": order}
-    if index is not None:
-        expression["index"] = index.to_json()
-    return expression
-
-
-def encode_filters(expression: Mapping[str, Any]) -> str:
-    """js-base64 `encodeURI(JSON.stringify(expression))`: URL-safe base64, no padding."""
-    text = json.dumps(expression, separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
-
-
-def decode_filters(text: str) -> Any:
-    """js-base64 `decode`: either alphabet, padding optional."""
-    cleaned = "".join(c for c in text.replace("-", "+").replace("_", "/") if c.isalnum() or c in "+/")
-    return json.loads(base64.b64decode(cleaned + "=" * (-len(cleaned) % 4)).decode("utf-8"))
-
 
 # ---------------------------------------------------------------------------
 # The client
@@ -994,77 +693,3 @@ def _function_result(response: httpx.Response, path: str, kind: str, elapsed: fl
     except ValueError as exc:
         raise BadResponse(str(response.url), f"the value is not valid convex_encoded_json ({exc})", response.status_code) from None
     return FunctionResult(path, kind, "error", error_message=str(body.get("errorMessage", "")), error_data=data, log_lines=logs, elapsed=elapsed)
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        snippet = response.text[:80].replace("\n", " ")
-        raise BadResponse(str(response.url), f"HTTP {response.status_code} with a non-JSON body {snippet!r}", response.status_code) from None
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    if response.is_success:
-        return
-    code, message = _error_fields(response)
-    status = response.status_code
-    if code is None:
-        if status == 404:
-            raise BadResponse(str(response.url), "HTTP 404 (no such route)", status)
-        code = f"HTTP{status}"
-    error_type = AuthError if status in (401, 403) else ApiError
-    raise error_type(status, code, message)
-
-
-def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return None, response.text.strip()[:200] or response.reason_phrase
-    if isinstance(body, dict) and "code" in body:
-        return str(body["code"]), str(body.get("message", ""))
-    return None, json.dumps(body)[:200]
-
-
-_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
-
-
-def _root_os_error(exc: BaseException) -> OSError | None:
-    """The most specific OSError behind `exc` (one with an errno when there is one)."""
-    seen = set()
-    fallback: OSError | None = None
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError):
-            if current.errno is not None or isinstance(current, socket.gaierror):
-                return current
-            fallback = fallback or current
-        nested = getattr(current, "exceptions", None)  # an ExceptionGroup from happy eyeballs
-        if nested:
-            found = next((e for e in map(_root_os_error, nested) if e is not None), None)
-            if found is not None:
-                return found
-        current = current.__cause__ or current.__context__
-    return fallback
-
-
-def _transport_reason(exc: Exception) -> str:
-    root = _root_os_error(exc)
-    if isinstance(root, socket.gaierror):
-        return "host name not found"
-    if isinstance(root, ConnectionRefusedError) or (root is not None and root.errno == errno.ECONNREFUSED):
-        return "connection refused (is the deployment running?)"
-    text = str(exc) or type(exc).__name__
-    text = _ERRNO.sub("", text.splitlines()[0])
-    lower = text.lower()
-    if "refused" in lower:
-        return "connection refused (is the deployment running?)"
-    if "name or service not known" in lower or "nodename nor servname" in lower or "name resolution" in lower:
-        return "host name not found"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server broke the connection ({text})"
-    if root is not None and root.strerror:
-        return f"{text[:1].lower() + text[1:]} ({root.strerror.lower()})"
-    return text[:1].lower() + text[1:]
