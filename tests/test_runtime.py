@@ -823,3 +823,41 @@ def test_engine_documents_changed_by_the_function_are_still_checked(runner, app,
     outcome = runner.run("fns:spoiled", {}, identity=ADMIN)
     assert outcome.status == "error"
     assert outcome.error_message.split("\n")[1] == f"Function fns.js:spoiled return value invalid: {message}"
+
+
+async def test_fast_queries_run_on_the_loop_and_a_slow_run_sends_them_back(tmp_path):
+    """After a few fast runs a query skips the worker threads; one slow run returns it to them."""
+    import threading
+
+    from console.emulator import runtime as runtime_module
+    from console.emulator.app import load_app
+    from console.emulator.engine import Database
+    from console.emulator.identity import Identity
+
+    db = Database.open(None)
+    app = load_app("console.emulator.demo")
+    db.set_schema(app.schema)
+    runner = runtime_module.FunctionRunner(db, app)
+    threads = []
+    original = runner.run
+
+    def recording_run(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    runner.run = recording_run
+    try:
+        for _ in range(runtime_module.INLINE_AFTER_FAST_RUNS + 2):
+            outcome = await runner.run_async("counters:get", {"name": "hits"}, identity=Identity.admin())
+            assert outcome.ok, outcome.error_message
+        loop_thread = threading.current_thread()
+        assert threads[0] is not loop_thread and threads[-1] is loop_thread
+        runner._note_duration("counters:get", runtime_module.Outcome(
+            status="success", udf_type="query", path="counters.js:get", duration=1.0))
+        await runner.run_async("counters:get", {"name": "hits"}, identity=Identity.admin())
+        assert threads[-1] is not loop_thread
+        mutation = await runner.run_async("counters:increment", {"name": "hits"}, identity=Identity.admin())
+        assert mutation.ok and threads[-1] is not loop_thread  # mutations never run on the loop
+    finally:
+        runner.close()
+        db.close()

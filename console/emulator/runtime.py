@@ -593,6 +593,11 @@ def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -
 # The runner
 
 
+# A query that ran this fast this many times in a row runs on the event loop (see run_async).
+INLINE_QUERY_SECONDS = 0.0005
+INLINE_AFTER_FAST_RUNS = 3
+
+
 class FunctionRunner:
     def __init__(self, db, app: App, *, services: Services | None = None, env_provider=None,
                  clock=None, executions: ExecutionLog | None = None, max_workers: int = 16):
@@ -603,6 +608,7 @@ class FunctionRunner:
         self.clock = clock or getattr(db, "clock", None) or WallClock()
         self.executions = executions or ExecutionLog()
         self._workers = _WorkerPool(max_workers, "convex-fn")
+        self._inline_queries: dict[str, int] = {}  # path -> consecutive fast query runs
         # {number: name} for id validation, refreshed on a miss and when a commit touches a new table.
         self._table_mapping: dict[int, str] = {}
         self._table_names: set[str] = set()
@@ -618,8 +624,22 @@ class FunctionRunner:
             self._unsubscribe()
 
     async def run_async(self, path: str, args: dict, **kwargs) -> Outcome:
-        """`run` on one of the runner's worker threads (the event loop stays free)."""
-        return await self._workers.submit(asyncio.get_running_loop(), self.run, (path, args), kwargs)
+        """`run` on one of the runner's worker threads (the event loop stays free), except a query
+        whose recent runs all took under INLINE_QUERY_SECONDS: it runs on the loop, which saves the
+        two thread hand-offs that cost more than such a query. One slow run sends it back."""
+        if self._inline_queries.get(path, 0) >= INLINE_AFTER_FAST_RUNS and kwargs.get("wrap_tx") is None:
+            outcome = self.run(path, args, **kwargs)
+        else:
+            outcome = await self._workers.submit(asyncio.get_running_loop(), self.run, (path, args), kwargs)
+        self._note_duration(path, outcome)
+        return outcome
+
+    def _note_duration(self, path: str, outcome: Outcome) -> None:
+        if (outcome.udf_type == "query" and outcome.ok and outcome.duration < INLINE_QUERY_SECONDS
+                and outcome.path in self.app.functions):
+            self._inline_queries[path] = self._inline_queries.get(path, 0) + 1
+        else:
+            self._inline_queries.pop(path, None)
 
     def run(self, path: str, args: Any, *, identity: Identity, expected_type: str | None = None,
             caller: str = "http", request_id: str | None = None, parent_execution_id: str | None = None,
