@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from console.emulator.server import RunningEmulator, start_emulator
@@ -29,3 +31,22 @@ def emulator_factory():
 def emulator(emulator_factory) -> RunningEmulator:
     """An in-memory emulator running the demo app with a small seed."""
     return emulator_factory(seed=SMALL_SEED)
+
+
+CONVEX_ENV_VARS = ("CONVEX_DEPLOYMENT", "CONVEX_URL", "CONVEX_SELF_HOSTED_URL", "CONVEX_SELF_HOSTED_ADMIN_KEY",
+                   "CONVEX_DEPLOY_KEY", "VITE_CONVEX_URL", "NEXT_PUBLIC_CONVEX_URL")
+
+
+@pytest.fixture
+def ui_isolation(tmp_path, monkeypatch):
+    """The screens never see the developer's config, data, Convex variables, folder or time zone."""
+    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("CONVEX_CONSOLE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    for name in CONVEX_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path / "config"
+    monkeypatch.undo()
+    time.tzset()

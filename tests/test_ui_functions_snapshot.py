@@ -4,9 +4,7 @@ Update with `pytest tests/test_ui_functions_snapshot.py --snapshot-update`."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 
 import pytest
 
@@ -19,28 +17,15 @@ from screens.widgets.args_editor import ArgsEditor
 from screens.widgets.function_tree import FunctionTree
 from screens.widgets.result_view import ResultView
 from screens.widgets.status_bar import StatusBar
+from ui_support import until
 
 SIZE = (150, 40)
 FIXED_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC
 
 
 @pytest.fixture(autouse=True)
-def deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.chdir(tmp_path)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-async def _until(pilot, condition, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
+def isolated(ui_isolation):
+    """Every test here runs isolated (tests/conftest.py)."""
 
 
 def test_functions_screen_snapshot(snap_compare, emulator_factory, tmp_path):
@@ -52,18 +37,18 @@ def test_functions_screen_snapshot(snap_compare, emulator_factory, tmp_path):
     app.animation_level = "none"
 
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.spec_loaded)
+        await until(pilot, lambda: isinstance(app.screen, FunctionsScreen) and app.screen.spec_loaded)
         screen = app.screen
         # Only the counters module: the snapshot must not change when the demo app grows.
         screen.query_one("#fn-filter").value = "counters"
-        await _until(pilot, lambda: {e.module for e in screen.query_one(FunctionTree).visible_entries} == {"counters"})
+        await until(pilot, lambda: {e.module for e in screen.query_one(FunctionTree).visible_entries} == {"counters"})
         entry = next(e for e in screen.entries if e.path == "counters:increment")
         screen.select_function(entry)
         screen.query_one(FunctionTree).select_path(entry.path)
         screen.query_one(ArgsEditor).set_text("{ name: 'visits', by: 2 }")
         view = screen.query_one(ResultView)
         await pilot.press("ctrl+r")
-        await _until(pilot, lambda: view.outcome is not None and view.outcome.status == "success")
+        await until(pilot, lambda: view.outcome is not None and view.outcome.status == "success")
         view.show(dataclasses.replace(view.outcome, elapsed=0.0042))  # mask the duration
         app.connection = dataclasses.replace(connection, url="http://127.0.0.1:3210")
         screen.query_one(StatusBar)._refresh_text()

@@ -3,9 +3,7 @@ request ids masked. Update with `pytest tests/test_ui_logs_snapshot.py --snapsho
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 
 import pytest
 
@@ -17,6 +15,7 @@ from screens.app import ConsoleApp
 from screens.logs import LogsScreen
 from screens.widgets.log_view import LogView
 from screens.widgets.status_bar import StatusBar
+from ui_support import until
 
 SIZE = (150, 32)
 FIXED_S = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -24,22 +23,8 @@ FIXED_NS = int(FIXED_S) * 1_000_000_000
 
 
 @pytest.fixture(autouse=True)
-def deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    monkeypatch.chdir(tmp_path)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-async def _until(pilot, condition, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
+def isolated(ui_isolation):
+    """Every test here runs isolated (tests/conftest.py)."""
 
 
 def test_logs_screen_snapshot(snap_compare, emulator_factory, tmp_path):
@@ -52,7 +37,7 @@ def test_logs_screen_snapshot(snap_compare, emulator_factory, tmp_path):
     wanted = ["counters:increment", "counters:get", "users:me", "emails:sendTestEmail"]
 
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: isinstance(app.screen, LogsScreen) and app.screen.query(LogView))
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen) and app.screen.query(LogView))
         screen = app.screen
         async with DeploymentClient(connection) as client:
             await client.mutation("counters:increment", {"name": "visits"})
@@ -60,7 +45,7 @@ def test_logs_screen_snapshot(snap_compare, emulator_factory, tmp_path):
             await client.run_function("query", "users:me", {})
             await client.action("emails:sendTestEmail", {"to": "ann@example.com"})
         view = screen.view
-        await _until(pilot, lambda: set(wanted) <= {r.identifier for r in view.model.visible if r.kind == "completion"})
+        await until(pilot, lambda: set(wanted) <= {r.identifier for r in view.model.visible if r.kind == "completion"})
         # The calls were awaited one by one, so every entry (nested ones too) is in by now.
         ours = set(wanted) | {"emails:recordSent"}  # drop crons etc. that may run at any moment
         kept = [row for row in view.model.ring if row.identifier in ours]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 
 import pytest
 
@@ -21,31 +20,15 @@ from screens.app import ConsoleApp
 from screens.widgets.document_detail import DocumentDetail
 from screens.widgets.document_grid import DocumentGrid
 from screens.widgets.status_bar import StatusBar
+from ui_support import until
 
 SIZE = (140, 32)
 FIXED_NS = 1_767_225_600_000_000_000  # 2026-01-01 00:00:00 UTC
 
 
 @pytest.fixture(autouse=True)
-def deterministic(tmp_path, monkeypatch):
-    monkeypatch.setenv("CONVEX_CONSOLE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    for name in ("CONVEX_DEPLOYMENT", "CONVEX_URL", "CONVEX_SELF_HOSTED_URL", "CONVEX_SELF_HOSTED_ADMIN_KEY",
-                 "CONVEX_DEPLOY_KEY", "VITE_CONVEX_URL", "NEXT_PUBLIC_CONVEX_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-async def _until(pilot, condition, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await pilot.pause(0.02)
+def isolated(ui_isolation):
+    """Every test here runs isolated (tests/conftest.py)."""
 
 
 def test_data_screen_snapshot(snap_compare, emulator_factory):
@@ -64,16 +47,16 @@ def test_data_screen_snapshot(snap_compare, emulator_factory):
     app.animation_level = "none"  # the tab underline slides in otherwise
 
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: getattr(app.screen, "table", None) is not None and not app.screen.page_loading)
+        await until(pilot, lambda: getattr(app.screen, "table", None) is not None and not app.screen.page_loading)
         app.screen.open_table("counters")
-        await _until(pilot, lambda: app.screen.table == "counters" and not app.screen.page_loading
+        await until(pilot, lambda: app.screen.table == "counters" and not app.screen.page_loading
                      and app.screen.query_one(DocumentGrid).row_count == 3
                      and app.screen.live_state == "live")  # the status bar says "live" once subscribed
         grid = app.screen.query_one(DocumentGrid)
         detail = app.screen.query_one(DocumentDetail)
         grid.move_cursor(row=0)
         await pilot.pause()
-        await _until(pilot, lambda: detail.doc is not None and detail.doc["_id"] == grid.current_id == list(grid.docs)[0])
+        await until(pilot, lambda: detail.doc is not None and detail.doc["_id"] == grid.current_id == list(grid.docs)[0])
         await pilot.pause()
         masks = {doc_id: f"<id {number}>" for number, doc_id in enumerate(grid.docs, 1)}
         for doc_id, mask in masks.items():
@@ -96,7 +79,7 @@ def test_connect_screen_snapshot(snap_compare, tmp_path):
     app.animation_level = "none"
 
     async def run_before(pilot) -> None:
-        await _until(pilot, lambda: type(app.screen).__name__ == "ConnectScreen" and app.screen.discovered)
+        await until(pilot, lambda: type(app.screen).__name__ == "ConnectScreen" and app.screen.discovered)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
