@@ -182,11 +182,16 @@ async def raw_download(url: str, size: int, target: Path | None = None) -> float
 
 
 async def timed(cpu: dict, key: str, server_pid: int, awaitable):
+    # Each transfer starts with no dirty pages from the one before (or from writing the source
+    # file): the kernel's writeback of those would run on the same two cores.
+    await asyncio.to_thread(os.sync)
     meter = CpuMeter(server_pid)
+    started = time.perf_counter()
     result = await awaitable
+    elapsed = time.perf_counter() - started
     client, server = meter.stop()
     cpu.setdefault(key, []).append((client, server))
-    return result
+    return result, elapsed
 
 
 async def run(url: str, admin_key: str, server_pid: int, size: int, rounds: int, work: Path) -> dict:
@@ -203,25 +208,25 @@ async def run(url: str, admin_key: str, server_pid: int, size: int, rounds: int,
     async with DeploymentClient(connection, timeout=300) as client:
         await client.num_files()  # warm: connection, imports
         for _ in range(rounds):
-            results["raw_up"].append(await timed(cpu, "raw_up", server_pid, raw_upload(url, source, size)))
+            results["raw_up"].append((await timed(cpu, "raw_up", server_pid, raw_upload(url, source, size)))[0])
             client_peak, server_peak = PeakTracker("self"), PeakTracker(server_pid)
-            result = await timed(cpu, "console_up", server_pid, client.upload_path(source))
-            results["console_up"].append(result.elapsed)
+            result, elapsed = await timed(cpu, "console_up", server_pid, client.upload_path(source))
+            results["console_up"].append(elapsed)
             assert result.verified and result.size == size
             peaks["client"] = max(peaks["client"], client_peak.above_idle())
             peaks["server"] = max(peaks["server"], server_peak.above_idle())
-            results["raw_down"].append(await timed(cpu, "raw_down", server_pid, raw_download(url, size)))
+            results["raw_down"].append((await timed(cpu, "raw_down", server_pid, raw_download(url, size)))[0])
             raw_target = work / "raw-download.bin"
             results["raw_down_file"].append(
-                await timed(cpu, "raw_down_file", server_pid, raw_download(url, size, raw_target)))
+                (await timed(cpu, "raw_down_file", server_pid, raw_download(url, size, raw_target)))[0])
             raw_target.unlink()
             info = await client.get_file(result.storage_id)
             target = work / "download.bin"
             target.unlink(missing_ok=True)
             client_peak, server_peak = PeakTracker("self"), PeakTracker(server_pid)
-            started = time.perf_counter()
-            downloaded = await timed(cpu, "console_down", server_pid, client.download_to_path(info["url"], target))
-            results["console_down"].append(time.perf_counter() - started)
+            downloaded, elapsed = await timed(cpu, "console_down", server_pid,
+                                              client.download_to_path(info["url"], target))
+            results["console_down"].append(elapsed)
             assert downloaded.verified and downloaded.size == size
             peaks["client"] = max(peaks["client"], client_peak.above_idle())
             peaks["server"] = max(peaks["server"], server_peak.above_idle())

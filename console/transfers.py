@@ -4,9 +4,8 @@ Used through `DeploymentClient.upload_path` / `download_to_path`. Both speak onl
 protocol (an upload URL from `generateUploadUrl`, a download URL from `getFile`/`getUrl`), so
 they work the same against Convex Cloud, a self-hosted backend or the emulator.
 
-Memory stays flat: a file is read, hashed and sent (or received, hashed and written) one chunk
-at a time, with the disk and hashing work of the next chunk done in a worker thread while the
-current one is on the wire. Cancelling the calling task stops the transfer: the server drops
+Memory stays flat: a few MiB at most are in flight. The disk and hashing work runs in a worker
+thread, in order, while the network moves the bytes before (or after) it. Cancelling the calling task stops the transfer: the server drops
 the partial upload, a partial download's `.part` file is removed.
 """
 
@@ -14,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import concurrent.futures
 import hashlib
 import mimetypes
 import os
@@ -29,7 +30,13 @@ from console.client import ClientError, Unreachable, _raise_for_status, _transpo
 if TYPE_CHECKING:
     from console.client import DeploymentClient
 
-CHUNK_SIZE = 1 << 20
+# Uploads are sent in 256 KiB chunks: a socket usually takes one whole, where a larger chunk is
+# split and its rest copied into the transport's buffer. The reader thread reads and hashes
+# READ_BATCH chunks per job (fewer thread hand-offs), READ_AHEAD jobs ahead of the network.
+UPLOAD_CHUNK = 1 << 18
+READ_BATCH = 4
+READ_AHEAD = 2
+DOWNLOAD_CHUNK = 1 << 20
 UPLOAD_RESPONSE_TIMEOUT = 300.0  # the server moves and records the file after the last byte
 
 
@@ -182,12 +189,12 @@ class _Meter:
 class FileChunks:
     """An async iterator over a file's chunks that hashes and counts them as they are read.
 
-    The next chunk is read (and hashed) in a worker thread while the current one is sent. A
-    read error or a file that shrinks or grows while being sent ends the iteration with a
+    Chunks are read (and hashed) in order on the transfer's own thread, a few ahead of the one
+    being sent. A read error or a file that shrinks or grows while being sent ends the iteration with a
     LocalFileError (kept in `.error`, since the HTTP library may wrap it).
     """
 
-    def __init__(self, path: Path, size: int, meter: _Meter, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, path: Path, size: int, meter: _Meter, chunk_size: int = UPLOAD_CHUNK):
         self.path = path
         self.size = size
         self.meter = meter
@@ -196,11 +203,16 @@ class FileChunks:
         self.error: LocalFileError | None = None
         self.read = 0
 
-    def _read_one(self, file) -> bytes:
-        chunk = file.read(self.chunk_size)
-        if chunk:
+    def _read_batch(self, file) -> list[bytes]:
+        """The next READ_BATCH chunks (fewer at the end of the file, none past it), hashed."""
+        chunks = []
+        for _ in range(READ_BATCH):
+            chunk = file.read(self.chunk_size)
+            if not chunk:
+                break
             self.hash.update(chunk)
-        return chunk
+            chunks.append(chunk)
+        return chunks
 
     def _fail(self, message: str) -> LocalFileError:
         self.error = LocalFileError(message)
@@ -212,49 +224,38 @@ class FileChunks:
             file = open(self.path, "rb")
         except OSError as error:
             raise self._fail(f"Cannot read {self.path}: {error.strerror or error}") from None
-        upcoming = None
+        reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-reader")
+        upcoming: collections.deque[asyncio.Future] = collections.deque()
         try:
-            upcoming = loop.run_in_executor(None, self._read_one, file)
             while True:
+                while len(upcoming) < READ_AHEAD:
+                    upcoming.append(loop.run_in_executor(reader, self._read_batch, file))
                 try:
-                    chunk = await upcoming
+                    chunks = await upcoming.popleft()
                 except OSError as error:
                     raise self._fail(f"Cannot read {self.path} after {self.read} bytes: {error.strerror or error}") from None
-                if not chunk:
+                if not chunks:
                     break
-                self.read += len(chunk)
-                if self.read > self.size:
-                    raise self._fail(f"{self.path} grew while it was being uploaded; upload it again")
-                upcoming = loop.run_in_executor(None, self._read_one, file)
-                yield chunk
-                self.meter.add(len(chunk))
+                for chunk in chunks:
+                    self.read += len(chunk)
+                    if self.read > self.size:
+                        raise self._fail(f"{self.path} grew while it was being uploaded; upload it again")
+                    yield chunk
+                    self.meter.add(len(chunk))
             if self.read != self.size:
                 raise self._fail(
                     f"{self.path} changed while it was being uploaded ({self.read} of {self.size} bytes read); "
                     "upload it again"
                 )
         finally:
-            _close_when_done(upcoming, file)
+            for future in upcoming:
+                future.cancel()  # reads not started yet
+            reader.submit(file.close)  # after any read still running
+            reader.shutdown(wait=False)
 
     @property
     def sha256(self) -> str:
         return base64.b64encode(self.hash.digest()).decode("ascii")
-
-
-def _close_when_done(pending, file) -> None:
-    """Close the file now, or once the read running in a worker thread is over."""
-    if pending is None or pending.done():
-        if pending is not None and not pending.cancelled():
-            pending.exception()  # consumed: no "exception never retrieved" warning
-        file.close()
-        return
-
-    def close(future) -> None:
-        if not future.cancelled():
-            future.exception()
-        file.close()
-
-    pending.add_done_callback(close)
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +270,7 @@ async def upload_path(
     upload_url: str | None = None,
     on_progress: ProgressCallback | None = None,
     verify: bool = True,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int = UPLOAD_CHUNK,
 ) -> UploadResult:
     source, size = check_source(path)
     content_type = content_type or guess_content_type(source)
@@ -382,7 +383,7 @@ async def download_to_path(
     *,
     on_progress: ProgressCallback | None = None,
     overwrite: bool = False,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int = DOWNLOAD_CHUNK,
 ) -> DownloadResult:
     target = check_target(path, overwrite=overwrite)
     partial = target.with_name(target.name + ".part")

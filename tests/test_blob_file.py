@@ -1,0 +1,143 @@
+"""The emulator's blob files: O_DIRECT writes through an aligned buffer, and the fallback to
+ordinary writes (console/emulator/storage.py BlobFile, BlobWriter)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from console.emulator import storage
+from console.emulator.storage import DIRECT_ALIGN, DIRECT_BUFFER, BlobFile, BlobWriter
+
+SIZES = [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, DIRECT_BUFFER - 1, DIRECT_BUFFER,
+         DIRECT_BUFFER + 1, 3 * DIRECT_BUFFER + 12345]
+
+
+def _pattern(size: int, seed: int = 0) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB, not all zeros
+    return (block * (size // len(block) + 1))[:size]
+
+
+def _blob_file(path: Path) -> BlobFile:
+    return BlobFile(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sizes_around_block_and_buffer_edges(tmp_path, size):
+    data = _pattern(size)
+    blob = _blob_file(tmp_path / "blob")
+    for start in range(0, size, 100_000):  # chunks that straddle the buffer's edges
+        blob.write(data[start:start + 100_000])
+    blob.finish()
+    blob.close()
+    assert (tmp_path / "blob").read_bytes() == data
+
+
+def _filesystem_takes_o_direct(directory: Path) -> bool:
+    if not hasattr(os, "O_DIRECT"):
+        return False
+    try:
+        fd = os.open(directory / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def test_direct_io_is_used_where_the_filesystem_allows(tmp_path):
+    blob = _blob_file(tmp_path / "blob")
+    try:
+        assert blob.direct == _filesystem_takes_o_direct(tmp_path)
+    finally:
+        blob.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux's")
+@pytest.mark.parametrize("failure", ["einval", "short"])
+def test_a_refused_or_short_direct_write_falls_back_without_losing_bytes(tmp_path, monkeypatch, failure):
+    real_write = os.write
+    calls = {"direct": 0}
+
+    def write(fd, data):
+        if calls["direct"] == 0 and len(data) == DIRECT_BUFFER:
+            calls["direct"] += 1
+            if failure == "einval":
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_write(fd, memoryview(data)[:DIRECT_ALIGN])  # a full disk's short count
+        return real_write(fd, data)
+
+    monkeypatch.setattr(storage.os, "write", write)
+    data = _pattern(2 * DIRECT_BUFFER + 777, seed=1)
+    blob = _blob_file(tmp_path / "blob")
+    assert blob.direct
+    blob.write(data[:DIRECT_BUFFER + 5])
+    blob.write(data[DIRECT_BUFFER + 5:])
+    blob.finish()
+    blob.close()
+    assert not blob.direct  # given up after the first refused write
+    assert calls["direct"] == 1
+    assert (tmp_path / "blob").read_bytes() == data
+
+
+def test_other_write_errors_are_raised(tmp_path, monkeypatch):
+    def write(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.os, "write", write)
+    blob = _blob_file(tmp_path / "blob")
+    with pytest.raises(OSError) as caught:
+        blob.write(_pattern(DIRECT_BUFFER))
+        blob.finish()
+    assert caught.value.errno == errno.ENOSPC
+    blob.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=600_000), max_size=12), st.integers(0, 1000))
+def test_blob_writer_keeps_bytes_order_and_hash(chunk_sizes, seed):
+    data = _pattern(sum(chunk_sizes), seed)
+
+    async def upload(tmp_dir: Path) -> tuple[bytes, Path, int]:
+        writer = BlobWriter(tmp_dir)
+        start = 0
+        for size in chunk_sizes:
+            await writer.write(data[start:start + size])
+            start += size
+        return await writer.finish(), writer.path, writer.size
+
+    with tempfile.TemporaryDirectory() as tmp:
+        digest, path, size = asyncio.run(upload(Path(tmp)))
+        assert size == len(data)
+        assert digest == hashlib.sha256(data).digest()
+        assert path.read_bytes() == data
+
+
+def test_store_path_writes_whole_bytes(tmp_path):
+    data = _pattern(DIRECT_BUFFER + 3)
+    writer = BlobWriter(tmp_path)
+    digest = writer.write_all(data)
+    assert digest == hashlib.sha256(data).digest()
+    assert writer.path.read_bytes() == data
+    writer.discard_now()
+    assert not writer.path.exists()
+
+
+def test_discard_after_a_cancelled_upload_removes_the_file(tmp_path):
+    async def upload() -> Path:
+        writer = BlobWriter(tmp_path)
+        for _ in range(8):  # more batches than the writer may be behind
+            await writer.write(_pattern(storage.WRITE_BATCH))
+        await writer.discard()
+        return writer.path
+
+    path = asyncio.run(upload())
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
