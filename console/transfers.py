@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
-import concurrent.futures
+import functools
 import hashlib
 import mimetypes
 import os
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Callable
 import httpx
 
 from console.client import ClientError, Unreachable, _raise_for_status, _transport_reason
+from console.streamed_files import HashingWriter, read_ahead
 
 if TYPE_CHECKING:
     from console.client import DeploymentClient
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 UPLOAD_CHUNK = 1 << 18
 READ_BATCH = 4
 READ_AHEAD = 2
-DOWNLOAD_CHUNK = 1 << 20
 UPLOAD_RESPONSE_TIMEOUT = 300.0  # the server moves and records the file after the last byte
 
 
@@ -190,8 +189,8 @@ class FileChunks:
     """An async iterator over a file's chunks that hashes and counts them as they are read.
 
     Chunks are read (and hashed) in order on the transfer's own thread, a few ahead of the one
-    being sent. A read error or a file that shrinks or grows while being sent ends the iteration with a
-    LocalFileError (kept in `.error`, since the HTTP library may wrap it).
+    being sent. A read error or a file that shrinks or grows while being sent ends the iteration
+    with a LocalFileError (kept in `.error`, since the HTTP library may wrap it).
     """
 
     def __init__(self, path: Path, size: int, meter: _Meter, chunk_size: int = UPLOAD_CHUNK):
@@ -219,39 +218,29 @@ class FileChunks:
         return self.error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
         try:
             file = open(self.path, "rb")
         except OSError as error:
             raise self._fail(f"Cannot read {self.path}: {error.strerror or error}") from None
-        reader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-reader")
-        upcoming: collections.deque[asyncio.Future] = collections.deque()
+        batches = read_ahead(functools.partial(self._read_batch, file), depth=READ_AHEAD,
+                             thread_name="upload-reader", close=file.close)
         try:
-            while True:
-                while len(upcoming) < READ_AHEAD:
-                    upcoming.append(loop.run_in_executor(reader, self._read_batch, file))
-                try:
-                    chunks = await upcoming.popleft()
-                except OSError as error:
-                    raise self._fail(f"Cannot read {self.path} after {self.read} bytes: {error.strerror or error}") from None
-                if not chunks:
-                    break
+            async for chunks in batches:
                 for chunk in chunks:
                     self.read += len(chunk)
                     if self.read > self.size:
                         raise self._fail(f"{self.path} grew while it was being uploaded; upload it again")
                     yield chunk
                     self.meter.add(len(chunk))
-            if self.read != self.size:
-                raise self._fail(
-                    f"{self.path} changed while it was being uploaded ({self.read} of {self.size} bytes read); "
-                    "upload it again"
-                )
+        except OSError as error:
+            raise self._fail(f"Cannot read {self.path} after {self.read} bytes: {error.strerror or error}") from None
         finally:
-            for future in upcoming:
-                future.cancel()  # reads not started yet
-            reader.submit(file.close)  # after any read still running
-            reader.shutdown(wait=False)
+            await batches.aclose()  # the reader thread stops and closes the file
+        if self.read != self.size:
+            raise self._fail(
+                f"{self.path} changed while it was being uploaded ({self.read} of {self.size} bytes read); "
+                "upload it again"
+            )
 
     @property
     def sha256(self) -> str:
@@ -353,29 +342,6 @@ def parse_digest(value: str | None) -> str | None:
     return None
 
 
-class _PipelinedWriter:
-    """Writes and hashes each chunk in a worker thread while the next one is received."""
-
-    def __init__(self, file):
-        self.file = file
-        self.hash = hashlib.sha256()
-        self.pending: asyncio.Future | None = None
-
-    def _write(self, data: bytes) -> None:
-        self.hash.update(data)
-        self.file.write(data)
-
-    async def write(self, data: bytes) -> None:
-        if self.pending is not None:
-            await self.pending
-        self.pending = asyncio.get_running_loop().run_in_executor(None, self._write, data)
-
-    async def flush(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            await pending
-
-
 async def download_to_path(
     client: "DeploymentClient",
     url: str,
@@ -383,7 +349,6 @@ async def download_to_path(
     *,
     on_progress: ProgressCallback | None = None,
     overwrite: bool = False,
-    chunk_size: int = DOWNLOAD_CHUNK,
 ) -> DownloadResult:
     target = check_target(path, overwrite=overwrite)
     partial = target.with_name(target.name + ".part")
@@ -396,7 +361,7 @@ async def download_to_path(
             expected = parse_digest(response.headers.get("digest"))
             meter = _Meter(total, on_progress)
             meter.report()
-            result = await _receive(response, partial, meter, chunk_size)
+            result = await _receive(response, partial, meter)
     except httpx.TransportError as exc:
         partial.unlink(missing_ok=True)
         raise Unreachable(_origin(url), f"{_transport_reason(exc)} during the download") from None
@@ -415,16 +380,16 @@ async def download_to_path(
                           response.headers.get("content-type"))
 
 
-async def _receive(response: httpx.Response, partial: Path, meter: _Meter, chunk_size: int) -> tuple[str, int]:
-    with open(partial, "wb") as file:
-        writer = _PipelinedWriter(file)
-        try:
-            async for chunk in response.aiter_bytes(chunk_size):
-                await writer.write(chunk)
-                meter.add(len(chunk))
-        finally:
-            await asyncio.shield(writer.flush())
-    return base64.b64encode(writer.hash.digest()).decode("ascii"), meter.done
+async def _receive(response: httpx.Response, partial: Path, meter: _Meter) -> tuple[str, int]:
+    writer = HashingWriter(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), thread_name="download")
+    try:
+        async for chunk in response.aiter_bytes():  # as received: re-chunking would copy every byte twice
+            await writer.write(chunk)
+            meter.add(len(chunk))
+        digest = await writer.finish()
+    finally:
+        await asyncio.shield(writer.abort())  # after a failure: the write in progress ends first
+    return base64.b64encode(digest).decode("ascii"), meter.done
 
 
 def _int_header(value: str | None) -> int | None:

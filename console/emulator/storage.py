@@ -24,16 +24,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import collections
 import concurrent.futures
 import hashlib
 import hmac
 import json
-import errno
 import logging
-import mmap
 import os
-import queue
 import secrets
 import shutil
 import tempfile
@@ -45,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from console import ids, values
+from console.streamed_files import HashingWriter
 from console.emulator.engine import IndexDefinition
 from console.emulator.errors import ApiError, ConvexEngineError
 
@@ -55,9 +52,6 @@ BLOBS_TABLE = "_storage_blobs"  # private: {storageId, uuid, key}
 BY_STORAGE_ID = "by_storage_id"
 BY_UUID = "by_uuid"
 UPLOAD_TOKEN_VALIDITY_S = 60 * 60  # STORE_FILE_AUTHORIZATION_VALIDITY
-WRITE_BATCH = 2 << 20  # bytes handed to the writer thread at once
-WRITE_DEPTH = 4  # batches the writer thread may be behind the network
-READ_CHUNK = 1 << 20
 
 INVALID_STORAGE_ID = (
     "Invalid storage ID: \"{id}\". Storage ID should be an\n"
@@ -147,236 +141,24 @@ def _unb64url(text: str) -> bytes:
 # Streaming a blob to disk
 
 
-DIRECT_ALIGN = 4096  # offsets, lengths and buffer addresses of O_DIRECT writes
-DIRECT_BUFFER = 1 << 20
-DIRECT_BUFFERS = 3  # one being filled, the others queued for or being written to the disk
-
-
-def _write_fully(fd: int, data) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-class BlobFile:
-    """A file written front to back that bypasses the page cache where the filesystem allows.
-
-    A buffered write of a large upload costs a copy into the page cache and then the kernel's
-    writeback: about 1.5 s of CPU per GiB on our 2-core machines, against 0.15 s with O_DIRECT
-    (bench/README.md, issue 7). The blob is not read back soon, so caching it buys nothing.
-
-    Bytes are copied into page-aligned buffers; a full buffer goes to the file's I/O thread,
-    which waits on the disk while the caller fills the next one. The last partial block is
-    written padded and the file truncated to its size. Where O_DIRECT is refused (tmpfs on
-    older kernels, macOS, a short write on a full disk) the I/O thread goes on with ordinary
-    writes. Not thread-safe: one caller at a time.
-    """
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        self.size = 0
-        self.direct = _enable_direct(fd)
-        self._current: mmap.mmap | None = None
-        self._filled = 0
-        self._error: OSError | None = None
-        self._io: threading.Thread | None = None
-        if self.direct:
-            # Anonymous mappings are page-aligned, as O_DIRECT wants its buffers.
-            self._free: queue.SimpleQueue = queue.SimpleQueue()
-            self._full: queue.SimpleQueue = queue.SimpleQueue()
-            for _ in range(DIRECT_BUFFERS):
-                self._free.put(mmap.mmap(-1, DIRECT_BUFFER))
-            self._io = threading.Thread(target=self._write_queued, name="blob-io", daemon=True)
-            self._io.start()
-
-    def write(self, data) -> None:
-        self.size += len(data)
-        if self._io is None:
-            _write_fully(self.fd, data)
-            return
-        view = memoryview(data)
-        while view:
-            if self._current is None:
-                self._current = self._free_buffer()
-            take = min(len(view), DIRECT_BUFFER - self._filled)
-            self._current[self._filled:self._filled + take] = view[:take]
-            self._filled += take
-            view = view[take:]
-            if self._filled == DIRECT_BUFFER:
-                self._queue_current(DIRECT_BUFFER)
-
-    def finish(self) -> None:
-        """Write what is left (padded to a block, then truncated to the real size)."""
-        if self._io is None:
-            return
-        if self._filled:
-            padded = -(-self._filled // DIRECT_ALIGN) * DIRECT_ALIGN
-            self._current[self._filled:padded] = bytes(padded - self._filled)
-            self._queue_current(padded)
-        self._stop_io()
-        if self._error is not None:
-            raise self._error
-        os.ftruncate(self.fd, self.size)
-
-    def close(self) -> None:
-        self._stop_io()
-        os.close(self.fd)
-
-    # -- the caller's side ---------------------------------------------------------------------
-    def _free_buffer(self) -> mmap.mmap:
-        buffer = self._free.get()
-        if buffer is None:  # the I/O thread failed
-            raise self._error
-        return buffer
-
-    def _queue_current(self, length: int) -> None:
-        self._full.put((self._current, length))
-        self._current, self._filled = None, 0
-
-    def _stop_io(self) -> None:
-        if self._io is None:
-            return
-        self._full.put(None)
-        self._io.join()
-        self._io = None
-        if self._current is not None:
-            self._current.close()
-            self._current = None
-        while not self._free.empty():
-            buffer = self._free.get()
-            if buffer is not None:
-                buffer.close()
-
-    # -- the I/O thread ------------------------------------------------------------------------
-    def _write_queued(self) -> None:
-        while (item := self._full.get()) is not None:
-            buffer, length = item
-            if self._error is None:
-                try:
-                    self._write_buffer(buffer, length)
-                except OSError as error:
-                    self._error = error
-            self._free.put(buffer if self._error is None else None)
-            if self._error is not None:
-                buffer.close()
-
-    def _write_buffer(self, buffer: mmap.mmap, length: int) -> None:
-        with memoryview(buffer) as whole, whole[:length] as view:
-            written = 0
-            if self.direct:
-                try:
-                    written = os.write(self.fd, view)
-                except OSError as error:
-                    if error.errno != errno.EINVAL:
-                        raise  # the filesystem took the flag but not this write: go on without
-                if written < length:  # short or refused: ordinary writes from here on
-                    self._stop_direct()
-            _write_fully(self.fd, view[written:])
-
-    def _stop_direct(self) -> None:
-        import fcntl
-
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-        self.direct = False
-
-
-def _enable_direct(fd: int) -> bool:
-    if not hasattr(os, "O_DIRECT"):
-        return False
-    import fcntl
-
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_DIRECT)
-    except OSError:
-        return False
-    return True
-
-
-class BlobWriter:
-    """A temporary file filled batch by batch: sha256 and size are computed as it is written.
-
-    Batches of ~2 MiB are hashed and written in order on the writer's own thread, up to
-    WRITE_DEPTH batches behind the network: the event loop only waits when the disk falls that
-    far behind, and memory stays flat.
-    """
+class BlobWriter(HashingWriter):
+    """An upload in progress: a temporary file under the service's tmp dir (see HashingWriter)."""
 
     def __init__(self, tmp_dir: Path):
         fd, name = tempfile.mkstemp(prefix="upload-", dir=tmp_dir)
         self.path = Path(name)
-        self._file = BlobFile(fd)
-        self._hash = hashlib.sha256()
-        self._chunks: list[bytes] = []
-        self._buffered = 0
-        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writer")
-        self._pending: collections.deque[asyncio.Future] = collections.deque()
-        self.size = 0
-        self.closed = False
-
-    def _write_batch(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:  # as received: no joining copy; hashing releases the GIL
-            self._hash.update(chunk)
-            self._file.write(chunk)
-
-    async def _wait_pending(self, keep: int = 0) -> None:
-        # Shielded: a cancelled request must not cancel a batch while the thread still writes
-        # to the descriptor (`discard` waits for the batches before closing it).
-        while len(self._pending) > keep:
-            await asyncio.shield(self._pending[0])
-            self._pending.popleft()
-
-    async def _flush_buffer(self) -> None:
-        await self._wait_pending(keep=WRITE_DEPTH - 1)
-        if self._chunks:
-            chunks, self._chunks, self._buffered = self._chunks, [], 0
-            loop = asyncio.get_running_loop()
-            self._pending.append(loop.run_in_executor(self._thread, self._write_batch, chunks))
-
-    async def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self.size += len(chunk)
-        self._chunks.append(chunk)
-        self._buffered += len(chunk)
-        if self._buffered >= WRITE_BATCH or len(self._chunks) >= 1024:
-            await self._flush_buffer()
-
-    async def finish(self) -> bytes:
-        """Write what is left, close the file; returns the sha256 digest."""
-        await self._flush_buffer()
-        await self._wait_pending()
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._file.finish)
-        self._close()
-        return self._hash.digest()
-
-    def write_all(self, data: bytes) -> bytes:
-        """Synchronous variant for `store()` in actions."""
-        self._write_batch([data])
-        self._file.finish()
-        self.size = len(data)
-        self._close()
-        return self._hash.digest()
-
-    def _close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._thread.shutdown(wait=False)
-            self._file.close()
+        super().__init__(fd, thread_name="blob-writer")
 
     async def discard(self) -> None:
         """Remove the temporary file (run shielded: it waits for a write still in progress)."""
         try:
-            if self._pending:
-                await asyncio.wait(list(self._pending))
+            await self.abort()
         finally:
-            self._pending.clear()
             self.discard_now()
 
     def discard_now(self) -> None:
-        self._close()
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        self.close()
+        self.path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------

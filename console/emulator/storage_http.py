@@ -7,8 +7,10 @@ GET  /api/storage/<uuid>              the bytes; one `Range` -> 206, several -> 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
+from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -16,6 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from console.emulator import storage
+from console.streamed_files import READ_AHEAD, DirectReader, read_ahead
 from console.emulator.errors import ApiError
 
 CACHE_CONTROL = "private, max-age=2592000"  # 30 days: storage GETs are immutable
@@ -86,20 +89,10 @@ def _parse_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
     return ranges
 
 
-async def _file_body(file, start: int, length: int):
-    """The bytes [start, start+length) of an already opened file, read off the event loop."""
-    try:
-        if start:
-            file.seek(start)
-        remaining = length
-        while remaining > 0:
-            chunk = await run_in_threadpool(file.read, min(storage.READ_CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        file.close()
+def _file_body(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
+    """The bytes [start, start+length) of an open blob, read ahead on a thread of its own."""
+    reader = DirectReader(fd, start, length)
+    return read_ahead(reader.read, depth=READ_AHEAD, thread_name="blob-reader", close=reader.close)
 
 
 def _not_found(name: str) -> ApiError:
@@ -122,7 +115,7 @@ async def download(request: Request) -> Response:
     if entry is None:
         raise _not_found(name)
     try:  # once open, a concurrent delete no longer matters
-        file = await run_in_threadpool(open, service.blob_path(entry.key), "rb")
+        fd = await run_in_threadpool(os.open, service.blob_path(entry.key), os.O_RDONLY)
     except FileNotFoundError:  # deleted since the lookup
         raise _not_found(name) from None
     headers = {"Cache-Control": CACHE_CONTROL, "Accept-Ranges": "bytes"}
@@ -132,15 +125,15 @@ async def download(request: Request) -> Response:
     ranges = _parse_ranges(range_header, entry.size) if range_header else None
     if ranges is not None:
         if len(ranges) != 1 or ranges[0][0] >= entry.size:
-            file.close()
+            os.close(fd)
             headers = {"Content-Range": f"bytes */{entry.size}"} if len(ranges) == 1 else {}
             return Response(status_code=416, headers=headers)
         start, end = ranges[0]
         length = end - start + 1
         headers.update({"Content-Range": f"bytes {start}-{end}/{entry.size}", "Content-Length": str(length)})
-        return StreamingResponse(_file_body(file, start, length), 206, headers=headers)
+        return StreamingResponse(_file_body(fd, start, length), 206, headers=headers)
     headers.update({"Digest": f"sha-256={storage.b64(entry.sha256)}", "Content-Length": str(entry.size)})
-    return StreamingResponse(_file_body(file, 0, entry.size), headers=headers)
+    return StreamingResponse(_file_body(fd, 0, entry.size), headers=headers)
 
 
 def routes(deployment) -> list[Route]:

@@ -1,5 +1,5 @@
-"""The emulator's blob files: O_DIRECT writes through an aligned buffer, and the fallback to
-ordinary writes (console/emulator/storage.py BlobFile, BlobWriter)."""
+"""Files streamed past the page cache (console/streamed_files.py DirectFile, HashingWriter) and
+the emulator's blob writer on top of them: bytes, order, hash, fallback, discard."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.emulator import storage
-from console.emulator.storage import DIRECT_ALIGN, DIRECT_BUFFER, BlobFile, BlobWriter
+from console import streamed_files
+from console.streamed_files import DIRECT_ALIGN, DIRECT_BUFFER, DirectFile
+from console.emulator.storage import BlobWriter
 
 SIZES = [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, DIRECT_BUFFER - 1, DIRECT_BUFFER,
          DIRECT_BUFFER + 1, 3 * DIRECT_BUFFER + 12345]
@@ -26,8 +27,8 @@ def _pattern(size: int, seed: int = 0) -> bytes:
     return (block * (size // len(block) + 1))[:size]
 
 
-def _blob_file(path: Path) -> BlobFile:
-    return BlobFile(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+def _blob_file(path: Path) -> DirectFile:
+    return DirectFile(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -74,7 +75,7 @@ def test_a_refused_or_short_direct_write_falls_back_without_losing_bytes(tmp_pat
             return real_write(fd, memoryview(data)[:DIRECT_ALIGN])  # a full disk's short count
         return real_write(fd, data)
 
-    monkeypatch.setattr(storage.os, "write", write)
+    monkeypatch.setattr(streamed_files.os, "write", write)
     data = _pattern(2 * DIRECT_BUFFER + 777, seed=1)
     blob = _blob_file(tmp_path / "blob")
     assert blob.direct
@@ -91,7 +92,7 @@ def test_other_write_errors_are_raised(tmp_path, monkeypatch):
     def write(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(storage.os, "write", write)
+    monkeypatch.setattr(streamed_files.os, "write", write)
     blob = _blob_file(tmp_path / "blob")
     with pytest.raises(OSError) as caught:
         blob.write(_pattern(DIRECT_BUFFER))
@@ -134,7 +135,7 @@ def test_discard_after_a_cancelled_upload_removes_the_file(tmp_path):
     async def upload() -> Path:
         writer = BlobWriter(tmp_path)
         for _ in range(8):  # more batches than the writer may be behind
-            await writer.write(_pattern(storage.WRITE_BATCH))
+            await writer.write(_pattern(streamed_files.WRITE_BATCH))
         await writer.discard()
         return writer.path
 
