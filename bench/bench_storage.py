@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         serve(args.data_dir)
         return 0
+    # Both processes in the allocator state the console and the emulator run in (console/allocator.py):
+    # without it, whichever transfer first frees a large buffer would speed up all that follow.
+    from console.allocator import keep_large_buffers_on_the_heap
+
+    keep_large_buffers_on_the_heap()
     command = [sys.executable, __file__, "--serve"] + (["--data-dir", args.data_dir] if args.data_dir else [])
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:

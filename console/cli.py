@@ -8,6 +8,8 @@ import importlib.util
 import os
 import sys
 
+from console.allocator import keep_large_buffers_on_the_heap
+
 
 class _Parser(argparse.ArgumentParser):
     """Bad arguments: one line on stderr and exit 2, never a traceback."""
@@ -125,6 +127,7 @@ BROKEN_PIPE_EXIT = 1
 
 def main(argv: list[str] | None = None) -> int:
     """Run a command; output cut short by a closed pipe (`... | head`) ends quietly, as Unix tools do."""
+    keep_large_buffers_on_the_heap()  # files and bodies of any size stream without page faults
     try:
         code = _dispatch(list(sys.argv[1:] if argv is None else argv))
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from console.allocator import keep_large_buffers_on_the_heap
 from console.emulator import admin as admin_keys
 from console.emulator.clock import ManualClock, WallClock
 from console.emulator.executions import ExecutionLog
@@ -357,6 +358,7 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve on the main thread until Ctrl+C or SIGTERM (the `emulator` command)."""
+    keep_large_buffers_on_the_heap()
     cloud_sock = bind_socket(host, port)
     try:
         site_sock = bind_socket(host, site_port)
