@@ -34,8 +34,11 @@ sys.path.insert(0, ROOT)
 
 
 def _serve_app(app) -> None:
+    """Serve `app` as the emulator's `serve()` does: same socket options, uvicorn settings, allocator."""
+    from console.allocator import keep_large_buffers_on_the_heap
     from console.emulator.server import bind_socket, _uvicorn_server
 
+    keep_large_buffers_on_the_heap()
     sock = bind_socket("127.0.0.1", 0)
     server = _uvicorn_server(app, "warning")
     print(f"READY http://127.0.0.1:{sock.getsockname()[1]} -", flush=True)

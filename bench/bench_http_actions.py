@@ -37,15 +37,12 @@ def serve_bare() -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from console.emulator.server import _uvicorn_server, bind_socket
+    from bench_http import _serve_app
 
     async def health(request):
         return JSONResponse(BODY)
 
-    sock = bind_socket("127.0.0.1", 0)
-    server = _uvicorn_server(Starlette(routes=[Route("/health", health, methods=["GET"])]), "warning")
-    print(f"READY http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    asyncio.run(server.serve(sockets=[sock]))
+    _serve_app(Starlette(routes=[Route("/health", health, methods=["GET"])]))
 
 
 def serve_emulator() -> None:

@@ -15,9 +15,15 @@ drops the body, `GET /bench/source` streams N bytes from one buffer. Then, with 
             console: DeploymentClient.download_to_path of the stored file (written to disk via
             a .part file, sha256 checked against the Digest header)
 
-and prints MiB/s, the ratio console/raw (goal >= 0.7), and the peak RSS above idle of both
+and prints MiB/s, the ratio console/raw (goal >= 0.7), the CPU each side spent, sha256's speed
+on this CPU (the console's upload hashes every byte twice), and the peak RSS above idle of both
 processes during the console transfers (goal < 100 MB), read from /proc (VmHWM after
 resetting it with clear_refs).
+
+Fairness: both processes run with the allocator settings the console and the emulator use
+(console/allocator.py), so no transfer speeds up those after it by freeing a large buffer
+(which, left to glibc, cut the raw sink's CPU from 1.8 to 0.5 s per GiB mid-run); each
+transfer starts after `sync`, so none pays for the writeback of the one before.
 """
 
 from __future__ import annotations
@@ -236,6 +242,17 @@ async def run(url: str, admin_key: str, server_pid: int, size: int, rounds: int,
     return {"times": results, "peaks": peaks, "cpu": cpu}
 
 
+def sha256_rate(total: int = 256 * MiB) -> float:
+    """MiB/s of hashlib's sha256 on one core, in 1 MiB updates as the transfers make."""
+    import hashlib
+
+    block, digest = os.urandom(MiB), hashlib.sha256()
+    started = time.perf_counter()
+    for _ in range(total // MiB):
+        digest.update(block)
+    return total / MiB / (time.perf_counter() - started)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -277,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, samples in report["cpu"].items():
         client_cpu, server_cpu = min(samples)
         print(f"cpu {key:12} client {client_cpu:5.2f} s  server {server_cpu:5.2f} s")
+    hash_rate = sha256_rate()
+    print(f"sha256 on this CPU: {hash_rate:7.1f} MiB/s per core; the console hashes every byte twice (its own check "
+          f"and the deployment's _storage.sha256): {2 * MiB * 1024 / (hash_rate * MiB):.2f} s of CPU per GiB before "
+          "any network or disk work")
     for name, peak in report["peaks"].items():
         verdict = "ok" if peak < 100 * 1000 * 1000 else "ABOVE GOAL"
         print(f"peak RSS above idle, {name:6}: {peak / MiB:6.1f} MiB (goal < 100 MB: {verdict})")

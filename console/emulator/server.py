@@ -320,6 +320,7 @@ async def serve_deployment(
     log_level: str = "warning",
 ) -> None:
     """Serve both ports until `stop_event` is set, then shut down cleanly."""
+    keep_large_buffers_on_the_heap()  # for the whole process: request bodies stream without page faults
     stop_event = stop_event or asyncio.Event()
     stopping = deployment.extras["stopping"] = asyncio.Event()  # long polls end on it
     cloud = _uvicorn_server(build_cloud_app(deployment), log_level)
@@ -358,7 +359,6 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve on the main thread until Ctrl+C or SIGTERM (the `emulator` command)."""
-    keep_large_buffers_on_the_heap()
     cloud_sock = bind_socket(host, port)
     try:
         site_sock = bind_socket(host, site_port)
