@@ -365,6 +365,9 @@ async def download_to_path(
     except httpx.TransportError as exc:
         partial.unlink(missing_ok=True)
         raise Unreachable(_origin(url), f"{_transport_reason(exc)} during the download") from None
+    except OSError as error:  # disk full, directory removed...: nothing half-written stays
+        partial.unlink(missing_ok=True)
+        raise LocalFileError(f"Cannot write {target}: {error.strerror or error}; nothing was saved") from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import os
 import time
@@ -18,7 +19,7 @@ from console.connection import Connection
 from console.emulator import storage as storage_mod
 from console.emulator.functions import action, mutation, query
 from console.emulator.server import start_emulator
-from console import transfers
+from console import streamed_files, transfers
 from console.transfers import IntegrityError, LocalFileError
 
 HOUR_MS = 60 * 60 * 1000
@@ -446,6 +447,22 @@ async def test_download_digest_mismatch_is_refused(client, emulator, tmp_path):
     entry = service(emulator).entry_by_uuid(info["url"].rsplit("/", 1)[1])
     service(emulator).blob_path(entry.key).write_bytes(b"tampered")
     with pytest.raises(IntegrityError, match="sha256 mismatch"):
+        await client.download_to_path(info["url"], tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.part").exists()
+
+
+async def test_download_that_cannot_be_written_leaves_nothing(client, tmp_path, monkeypatch):
+    result = await client.upload_path(write_file(tmp_path / "x", os.urandom(3 * 1024 * 1024)))
+    info = await client.get_file(result.storage_id)
+    real_write = os.write
+
+    def disk_full(fd, data):
+        if len(data) >= 1024 * 1024:  # the download's 1 MiB blocks, not the event loop's wake-ups
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(streamed_files.os, "write", disk_full)
+    with pytest.raises(LocalFileError, match="No space left on device; nothing was saved"):
         await client.download_to_path(info["url"], tmp_path / "out")
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.part").exists()
 
