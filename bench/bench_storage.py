@@ -7,7 +7,8 @@ stack as `convex-console emulator`) with two extra bare routes: `POST /bench/sin
 drops the body, `GET /bench/source` streams N bytes from one buffer. Then, with a file of
 --size-mib (random 16 MiB blocks), it times:
 
-  upload    raw: httpx streaming POST of the file to /bench/sink (no hashing, nothing stored)
+  upload    raw: httpx streaming POST of the file to /bench/sink (no hashing, nothing stored);
+            for reference, the same with sha256 of every chunk on both sides (`?hash`)
             console: DeploymentClient.upload_path (admin generateUploadUrl, sha256 on both
             sides, the blob written to disk, `_storage` row, sha256 read back and compared)
   download  raw: httpx streaming GET of /bench/source, bytes dropped, and the same written to
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -59,10 +61,12 @@ def serve(data_dir: str | None) -> None:
     from console.emulator import server
 
     async def sink(request: Request):
-        size = 0
+        size, digest = 0, hashlib.sha256() if "hash" in request.query_params else None
         async for chunk in request.stream():
             size += len(chunk)
-        return JSONResponse({"size": size})
+            if digest is not None:
+                digest.update(chunk)
+        return JSONResponse({"size": size, "sha256": digest.hexdigest() if digest else None})
 
     buffer = b"\0" * MiB
 
@@ -159,17 +163,24 @@ def make_file(path: Path, size: int) -> None:
             remaining -= len(piece)
 
 
-async def raw_upload(url: str, path: Path, size: int) -> float:
+async def raw_upload(url: str, path: Path, size: int, *, hashed: bool = False) -> float:
+    """The bytes to the bare sink; `hashed`: both sides also sha256 them, the plain way (inline)."""
+    digest = hashlib.sha256()
+
     async def chunks():
         with open(path, "rb") as file:
             while chunk := file.read(MiB):
+                if hashed:
+                    digest.update(chunk)
                 yield chunk
 
     async with httpx.AsyncClient(timeout=300) as http:
         started = time.perf_counter()
-        response = await http.post(url + "/bench/sink", content=chunks(), headers={"Content-Length": str(size)})
+        response = await http.post(url + "/bench/sink" + ("?hash" if hashed else ""), content=chunks(),
+                                   headers={"Content-Length": str(size)})
         elapsed = time.perf_counter() - started
     assert response.json()["size"] == size, response.text
+    assert not hashed or response.json()["sha256"] == digest.hexdigest()
     return elapsed
 
 
@@ -208,14 +219,16 @@ async def run(url: str, admin_key: str, server_pid: int, size: int, rounds: int,
     source = work / "upload.bin"
     make_file(source, size)
     connection = Connection.create(url, admin_key=admin_key, kind="emulator")
-    results: dict[str, list[float]] = {"raw_up": [], "console_up": [], "raw_down": [], "raw_down_file": [],
-                                       "console_down": []}
+    results: dict[str, list[float]] = {"raw_up": [], "raw_up_hashed": [], "console_up": [], "raw_down": [],
+                                       "raw_down_file": [], "console_down": []}
     peaks = {"client": 0, "server": 0}
     cpu: dict[str, list] = {}
     async with DeploymentClient(connection, timeout=300) as client:
         await client.num_files()  # warm: connection, imports
         for _ in range(rounds):
             results["raw_up"].append((await timed(cpu, "raw_up", server_pid, raw_upload(url, source, size)))[0])
+            results["raw_up_hashed"].append(
+                (await timed(cpu, "raw_up_hashed", server_pid, raw_upload(url, source, size, hashed=True)))[0])
             client_peak, server_peak = PeakTracker("self"), PeakTracker(server_pid)
             result, elapsed = await timed(cpu, "console_up", server_pid, client.upload_path(source))
             results["console_up"].append(elapsed)
@@ -244,8 +257,6 @@ async def run(url: str, admin_key: str, server_pid: int, size: int, rounds: int,
 
 def sha256_rate(total: int = 256 * MiB) -> float:
     """MiB/s of hashlib's sha256 on one core, in 1 MiB updates as the transfers make."""
-    import hashlib
-
     block, digest = os.urandom(MiB), hashlib.sha256()
     started = time.perf_counter()
     for _ in range(total // MiB):
@@ -291,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "ok" if ratio >= 0.7 else "BELOW GOAL"
         print(f"{label:19} raw {rate(raw):7.1f} MiB/s   console {rate(console):7.1f} MiB/s   ratio {ratio:.2f} "
               f"(goal >= 0.7: {verdict})")
+    print(f"{'upload vs hashed':19} raw {rate('raw_up_hashed'):7.1f} MiB/s   console {rate('console_up'):7.1f} MiB/s   "
+          f"ratio {rate('console_up') / rate('raw_up_hashed'):.2f} (for reference: a raw pair that also sha256es "
+          "every byte on both sides, inline)")
     for key, samples in report["cpu"].items():
         client_cpu, server_cpu = min(samples)
         print(f"cpu {key:12} client {client_cpu:5.2f} s  server {server_cpu:5.2f} s")
