@@ -151,10 +151,14 @@ class DirectFile:
             _write_fully(self.fd, view[written:])
 
     def _stop_direct(self) -> None:
-        import fcntl
-
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        _disable_direct(self.fd)
         self.direct = False
+
+
+def _disable_direct(fd: int) -> None:
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
 
 
 def _enable_direct(fd: int) -> bool:
@@ -318,10 +322,13 @@ class DirectReader:
             except OSError as error:
                 if error.errno != errno.EINVAL:
                     raise
-                self._buffer.close()  # the filesystem took the flag but not the read
-                self._buffer = None
-                return None
-            return bytes(view[head:min(got, head + want)]) if got > head else b""
+            else:
+                return bytes(view[head:min(got, head + want)]) if got > head else b""
+        # The filesystem took the flag but not the read: ordinary reads from here on.
+        _disable_direct(self.fd)
+        self._buffer.close()
+        self._buffer = None
+        return None
 
     def close(self) -> None:
         if self._buffer is not None:

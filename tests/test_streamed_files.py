@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from console import streamed_files
-from console.streamed_files import DIRECT_ALIGN, DIRECT_BUFFER, DirectFile
+from console.streamed_files import DIRECT_ALIGN, DIRECT_BUFFER, DirectFile, DirectReader, read_ahead
 from console.emulator.storage import BlobWriter
 
 SIZES = [0, 1, DIRECT_ALIGN - 1, DIRECT_ALIGN, DIRECT_ALIGN + 1, DIRECT_BUFFER - 1, DIRECT_BUFFER,
@@ -142,3 +143,63 @@ def test_discard_after_a_cancelled_upload_removes_the_file(tmp_path):
     path = asyncio.run(upload())
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _reader(path: Path, start: int, length: int, chunk_size: int = DIRECT_BUFFER) -> DirectReader:
+    return DirectReader(os.open(path, os.O_RDONLY), start, length, chunk_size=chunk_size)
+
+
+def _read_all(reader: DirectReader) -> bytes:
+    parts = []
+    while chunk := reader.read():
+        parts.append(chunk)
+    reader.close()
+    return b"".join(parts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3 * DIRECT_BUFFER), st.data())
+def test_direct_reader_returns_exactly_the_range(size, data):
+    start = data.draw(st.integers(0, size))
+    length = data.draw(st.integers(0, size - start + 10_000))  # may run past the end of the file
+    chunk = data.draw(st.sampled_from([DIRECT_ALIGN, 64 * 1024, DIRECT_BUFFER]))
+    content = _pattern(size, seed=size)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "blob"
+        path.write_bytes(content)
+        assert _read_all(_reader(path, start, length, chunk)) == content[start:start + length]
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux's")
+def test_direct_reader_falls_back_when_a_read_is_refused(tmp_path, monkeypatch):
+    def refused(fd, buffers, offset):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(streamed_files.os, "preadv", refused)
+    content = _pattern(DIRECT_BUFFER + 123)
+    (tmp_path / "blob").write_bytes(content)
+    assert _read_all(_reader(tmp_path / "blob", 5, len(content))) == content[5:]
+
+
+def test_read_ahead_stops_and_closes_when_the_consumer_stops():
+    calls, closed = [], threading.Event()
+
+    def read():
+        calls.append(1)
+        return b"x"
+
+    async def consume() -> None:
+        items = read_ahead(read, depth=3, thread_name="test-reader", close=closed.set)
+        async for _ in items:
+            if len(calls) >= 5:
+                break
+        await items.aclose()
+
+    asyncio.run(consume())
+    assert closed.wait(5), "close never ran on the reader's thread"
+    reads = len(calls)
+    assert reads <= 5 + 3  # no more than `depth` reads past what was taken
+    assert len(calls) == reads  # and none after close
