@@ -277,7 +277,7 @@ class EmulatorProcess:
 
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
-            log = open(data_dir / "emulator.log", "ab")
+            log = _open_log(data_dir / "emulator.log")
         except OSError as exc:
             raise EmulatorStartError(f"cannot use {data_dir}: {exc.strerror or exc}") from None
         with log:
@@ -314,6 +314,19 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+def _open_log(path: Path):
+    """The log to append to, owner-only; past LOG_ROTATE_BYTES it becomes `<name>.1` (one kept)."""
+    try:
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def _read_line(stream: Any, timeout: float) -> str:

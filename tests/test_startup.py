@@ -172,3 +172,20 @@ def test_built_in_emulator_on_an_unusable_data_dir_says_why(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(EmulatorStartError, match="cannot use"):
         EmulatorProcess.start(blocker / "emulator", seed=0)
+
+
+def test_emulator_log_is_owner_only_and_rotated(tmp_path, monkeypatch):
+    from console import startup
+
+    monkeypatch.setattr(startup, "LOG_ROTATE_BYTES", 100)
+    path = tmp_path / "emulator.log"
+    with startup._open_log(path) as log:
+        log.write(b"x" * 150)
+    assert path.stat().st_mode & 0o777 == 0o600
+    with startup._open_log(path) as log:  # over the limit: moved aside, a fresh log begins
+        log.write(b"new\n")
+    assert (tmp_path / "emulator.log.1").read_bytes() == b"x" * 150
+    assert path.read_bytes() == b"new\n"
+    with startup._open_log(path) as log:  # under the limit: appended
+        log.write(b"more\n")
+    assert path.read_bytes() == b"new\nmore\n"
