@@ -271,18 +271,18 @@ async def read_ahead(read: Callable[[], T], *, depth: int, thread_name: str,
     """What `read()` returns, called over and over on a thread of its own up to `depth` calls
     ahead of the consumer, until it returns something empty. `close` runs on that thread once
     the reads in progress are over (also when the consumer stops early)."""
-    loop = asyncio.get_running_loop()
     thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
-    upcoming: collections.deque[asyncio.Future] = collections.deque()
+    upcoming: collections.deque[concurrent.futures.Future] = collections.deque()
     try:
         while True:
             while len(upcoming) < depth:
-                upcoming.append(loop.run_in_executor(thread, read))
-            item = await upcoming.popleft()
+                upcoming.append(thread.submit(read))
+            item = await asyncio.wrap_future(upcoming.popleft())
             if not item:
                 return
             yield item
     finally:
+        # Plain futures: this also works when the generator is finalized after its loop closed.
         for future in upcoming:
             future.cancel()  # reads not started yet
         if close is not None:
