@@ -172,6 +172,25 @@ def test_site_port_and_cloud_http_prefix_serve_the_router(served):
         assert wrong_method.status_code == 404 and wrong_method.text == "No HttpAction routed for /echo"
 
 
+def test_fast_self_contained_actions_move_to_the_event_loop(served, monkeypatch):
+    from console.emulator import runtime
+
+    monkeypatch.setattr(runtime, "INLINE_QUERY_SECONDS", 1.0)  # "fast" even on a loaded machine
+    runs = runtime.INLINE_AFTER_FAST_RUNS + 3
+    with httpx.Client(base_url=served.site_url) as client:
+        plain = [client.get("/thread").text for _ in range(runs)]
+        reaching_out = [client.get("/thread-query").text for _ in range(runs)]
+        with_body = [client.post("/thread", content=b"x").text for _ in range(runs)]
+    on_threads = [name.startswith("convex-http") for name in plain]
+    assert on_threads == [True] * runtime.INLINE_AFTER_FAST_RUNS + [False] * 3, plain
+    assert all(name.startswith("convex-http") for name in reaching_out + with_body), reaching_out + with_body
+
+    monkeypatch.setattr(runtime, "INLINE_QUERY_SECONDS", 0.0)  # one slow run sends it back to the threads
+    with httpx.Client(base_url=served.site_url) as client:
+        assert not client.get("/thread").text.startswith("convex-http")  # ran inline, noted as slow
+        assert client.get("/thread").text.startswith("convex-http")
+
+
 def test_handler_exception_is_a_500_with_convex_body_and_is_logged(served):
     with httpx.Client() as client:
         failed = client.get(served.site_url + "/boom")

@@ -210,10 +210,15 @@ async def serve(request: StarletteRequest, deployment, path: str) -> StarletteRe
     chunks = _body_chunks(request, loop) if has_body else ()
     http_request = Request(request.method, _site_url(deployment, request, path), Headers.from_raw(scope["headers"]), chunks)
     state: dict = {}
-    outcome = await loop.run_in_executor(
-        _executor(deployment), _run_handler, deployment, handler, http_request, identity, auth_error,
-        f"{method} {route_path}", state,
-    )
+    route = f"{method} {route_path}"
+    if not has_body and deployment.runner.runs_inline("http " + route):
+        # Fast and self-contained lately: on the loop, which saves two thread hand-offs (a body
+        # would be read from the loop, so requests with one always go to the threads).
+        outcome = _run_handler(deployment, handler, http_request, identity, auth_error, route, state)
+    else:
+        outcome = await loop.run_in_executor(
+            _executor(deployment), _run_handler, deployment, handler, http_request, identity, auth_error, route, state,
+        )
     if state.get("too_large"):
         await _drain(request)
         return _too_large()

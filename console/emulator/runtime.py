@@ -340,6 +340,7 @@ class _Execution:
         self.tx = None
         self.paginated = 0
         self.env_provider = runner.env_provider
+        self.reached_out = False  # called a function, storage or the scheduler (see run_http_action)
 
     # -- used by functions.py
     def require_tx(self):
@@ -355,6 +356,7 @@ class _Execution:
             raise ConvexEngineError(SINGLE_PAGINATE_MESSAGE)
 
     def service(self, name: str):
+        self.reached_out = True
         found = getattr(self.runner.services, name, None)
         if found is None:
             raise ConvexEngineError(
@@ -405,6 +407,7 @@ class _Execution:
 
     def run_from_action(self, function, args, kind: str):
         """`ctx.run_*` in an action: the target runs as its own top-level transaction."""
+        self.reached_out = True
         path = _reference_path(function)
         outcome = self.runner.run(
             path, {} if args is None else args, identity=self.identity, expected_type=kind,
@@ -593,7 +596,8 @@ def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -
 # The runner
 
 
-# A query that ran this fast this many times in a row runs on the event loop (see run_async).
+# A query, or an HTTP action that calls nothing in the deployment, that ran this fast this many
+# times in a row runs on the event loop (see run_async, runs_inline).
 INLINE_QUERY_SECONDS = 0.0005
 INLINE_AFTER_FAST_RUNS = 3
 
@@ -608,7 +612,7 @@ class FunctionRunner:
         self.clock = clock or getattr(db, "clock", None) or WallClock()
         self.executions = executions or ExecutionLog()
         self._workers = _WorkerPool(max_workers, "convex-fn")
-        self._inline_queries: dict[str, int] = {}  # path -> consecutive fast query runs
+        self._inline_fast_runs: dict[str, int] = {}  # query path or "http " + route -> consecutive fast runs
         # {number: name} for id validation, refreshed on a miss and when a commit touches a new table.
         self._table_mapping: dict[int, str] = {}
         self._table_names: set[str] = set()
@@ -627,19 +631,26 @@ class FunctionRunner:
         """`run` on one of the runner's worker threads (the event loop stays free), except a query
         whose recent runs all took under INLINE_QUERY_SECONDS: it runs on the loop, which saves the
         two thread hand-offs that cost more than such a query. One slow run sends it back."""
-        if self._inline_queries.get(path, 0) >= INLINE_AFTER_FAST_RUNS and kwargs.get("wrap_tx") is None:
+        if self.runs_inline(path) and kwargs.get("wrap_tx") is None:
             outcome = self.run(path, args, **kwargs)
         else:
             outcome = await self._workers.submit(asyncio.get_running_loop(), self.run, (path, args), kwargs)
         self._note_duration(path, outcome)
         return outcome
 
-    def _note_duration(self, path: str, outcome: Outcome) -> None:
-        if (outcome.udf_type == "query" and outcome.ok and outcome.duration < INLINE_QUERY_SECONDS
-                and outcome.path in self.app.functions):
-            self._inline_queries[path] = self._inline_queries.get(path, 0) + 1
+    def runs_inline(self, key: str) -> bool:
+        """Whether the query at this path (or the HTTP action at "http " + route) may run on the
+        event loop: its last INLINE_AFTER_FAST_RUNS runs were fast (and, for an HTTP action, called
+        nothing in the deployment, so nothing it does can wait on a lock or a worker)."""
+        return self._inline_fast_runs.get(key, 0) >= INLINE_AFTER_FAST_RUNS
+
+    def _note_duration(self, path: str, outcome: Outcome, *, self_contained: bool = False) -> None:
+        fast = outcome.ok and outcome.duration < INLINE_QUERY_SECONDS
+        if fast and ((outcome.udf_type == "query" and outcome.path in self.app.functions)
+                     or (outcome.udf_type == "http_action" and self_contained)):
+            self._inline_fast_runs[path] = self._inline_fast_runs.get(path, 0) + 1
         else:
-            self._inline_queries.pop(path, None)
+            self._inline_fast_runs.pop(path, None)
 
     def run(self, path: str, args: Any, *, identity: Identity, expected_type: str | None = None,
             caller: str = "http", request_id: str | None = None, parent_execution_id: str | None = None,
@@ -887,6 +898,7 @@ class FunctionRunner:
         outcome.log_lines = list(sink.lines)
         outcome.duration = time.perf_counter() - started
         self._record(outcome, execution)
+        self._note_duration("http " + route, outcome, self_contained=not execution.reached_out)
         return outcome
 
 

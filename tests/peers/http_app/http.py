@@ -78,6 +78,24 @@ http.route(path_prefix="/files/", method="GET", handler=echo)
 
 
 @http_action
+def thread_name(ctx, request):
+    """Which thread ran the handler (self-contained: may move to the event loop)."""
+    return Response(threading.current_thread().name)
+
+
+@http_action
+def thread_name_after_query(ctx, request):
+    """The same after a ctx.run_query: it reaches into the deployment, so it stays on the threads."""
+    ctx.run_query("env:read", {"name": "X"})
+    return Response(threading.current_thread().name)
+
+
+http.route(path="/thread", method="GET", handler=thread_name)
+http.route(path="/thread", method="POST", handler=thread_name)
+http.route(path="/thread-query", method="GET", handler=thread_name_after_query)
+
+
+@http_action
 def moved(ctx, request):
     return Response(None, status=302, headers={"Location": "/echo"})
 
