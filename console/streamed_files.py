@@ -132,10 +132,10 @@ class DirectFile:
                 try:
                     self._write_buffer(buffer, length)
                 except OSError as error:
-                    self._error = error
+                    # Without its traceback: the frames would keep views of the buffer alive.
+                    self._error = error.with_traceback(None)
+            # After a failure the caller gets None (and raises); the buffer goes with its last reference.
             self._free.put(buffer if self._error is None else None)
-            if self._error is not None:
-                buffer.close()
 
     def _write_buffer(self, buffer: mmap.mmap, length: int) -> None:
         with memoryview(buffer) as whole, whole[:length] as view:
@@ -144,11 +144,12 @@ class DirectFile:
                 try:
                     written = os.write(self.fd, view)
                 except OSError as error:
-                    if error.errno != errno.EINVAL:
-                        raise  # the filesystem took the flag but not this write: go on without
+                    if error.errno != errno.EINVAL:  # EINVAL: the flag was taken, not this write
+                        raise
                 if written < length:  # short or refused: ordinary writes from here on
                     self._stop_direct()
-            _write_fully(self.fd, view[written:])
+            with view[written:] as rest:
+                _write_fully(self.fd, rest)
 
     def _stop_direct(self) -> None:
         _disable_direct(self.fd)

@@ -203,3 +203,26 @@ def test_read_ahead_stops_and_closes_when_the_consumer_stops():
     reads = len(calls)
     assert reads <= 5 + 3  # no more than `depth` reads past what was taken
     assert len(calls) == reads  # and none after close
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="O_DIRECT is Linux's")
+def test_disk_full_after_a_short_write_is_raised_cleanly(tmp_path, monkeypatch):
+    real_write = os.write
+    calls = {"n": 0}
+
+    def short_then_full(fd, data):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, memoryview(data)[:DIRECT_ALIGN])  # short: the disk is filling up
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)
+    monkeypatch.setattr(streamed_files.os, "write", short_then_full)
+    blob = _blob_file(tmp_path / "blob")
+    with pytest.raises(OSError) as caught:
+        blob.write(_pattern(2 * DIRECT_BUFFER))
+        blob.finish()
+    blob.close()
+    assert caught.value.errno == errno.ENOSPC
+    assert thread_errors == []  # the I/O thread ended cleanly
